@@ -1,0 +1,23 @@
+"""Turning what users pass (numpy arrays, torch tensors, lists) into numpy arrays, with errors that
+name the argument. torch is never imported here: a tensor is recognised by its methods."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_numpy(value, name):
+    """`value` as a numpy array of real numbers (any float/int dtype); TypeError naming `name` if not."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, without importing torch
+        tensor = value.detach().cpu()
+        if not tensor.dtype.is_floating_point and tensor.dtype.is_complex:
+            raise TypeError(f"{name}: expected a real-valued array, got a tensor of dtype {tensor.dtype}")
+        if str(tensor.dtype) == "torch.bfloat16":  # numpy has no bfloat16
+            tensor = tensor.float()
+        value = tensor.numpy()
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name}: expected an array of real numbers, got {type(value).__name__} ({exc})") from None
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: expected an array of real numbers, got dtype {array.dtype}")
+    return array
