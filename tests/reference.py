@@ -1,0 +1,157 @@
+"""A slow, readable numpy reference of what torch.nn.RNN / LSTM / GRU compute. Always in float64.
+
+Checked against torch in tests/test_reference.py; the engine's gate kernels are checked against the
+gate functions here (tests/test_kernels.py), so a failure points at the broken layer.
+
+Parameters are a dict under torch's names (weight_ih_l0, bias_hh_l1_reverse, weight_hr_l0, ...), gate rows
+in torch's order: LSTM [i, f, g, o], GRU [r, z, n].
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# ---- activations -------------------------------------------------------------------------------------------
+
+
+def sigmoid(x):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def tanh(x):
+    return np.tanh(np.asarray(x, dtype=np.float64))
+
+
+def relu(x):
+    x = np.asarray(x, dtype=np.float64)
+    return np.where(x < 0, 0.0, x)  # NaN stays NaN, as in torch
+
+
+# ---- the gate math of one step, given pre-activations (what the C kernels do) ---------------------------
+
+
+def lstm_gates(gates, c):
+    """gates (n, 4H) pre-activations with biases, c (n, H) -> (c', o * tanh(c')) before any projection."""
+    gates = np.asarray(gates, dtype=np.float64)
+    i, f, g, o = np.split(gates, 4, axis=-1)
+    c_new = sigmoid(f) * c + sigmoid(i) * tanh(g)
+    return c_new, sigmoid(o) * tanh(c_new)
+
+
+def gru_gates(gx, gh, b_hn, h):
+    """gx (n, 3H): W_ih x + b_ih (+ b_hh for r, z); gh (n, 3H): W_hh h; b_hn (H,) or None -> h'."""
+    gx, gh = np.asarray(gx, dtype=np.float64), np.asarray(gh, dtype=np.float64)
+    x_r, x_z, x_n = np.split(gx, 3, axis=-1)
+    h_r, h_z, h_n = np.split(gh, 3, axis=-1)
+    if b_hn is not None:
+        h_n = h_n + b_hn
+    r = sigmoid(x_r + h_r)
+    z = sigmoid(x_z + h_z)
+    n = tanh(x_n + r * h_n)
+    return (1.0 - z) * n + z * h
+
+
+def rnn_gates(pre, use_relu):
+    return relu(pre) if use_relu else tanh(pre)
+
+
+# ---- one cell step, from weights ------------------------------------------------------------------------
+
+
+def _affine(x, w, b):
+    y = x @ np.asarray(w, dtype=np.float64).T
+    return y if b is None else y + b
+
+
+def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, use_relu=False):
+    return rnn_gates(_affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh), use_relu)
+
+
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None):
+    c_new, h_new = lstm_gates(_affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh), c)
+    if w_hr is not None:
+        h_new = h_new @ np.asarray(w_hr, dtype=np.float64).T
+    return h_new, c_new
+
+
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    H = h.shape[-1]
+    gx = _affine(x, w_ih, b_ih)
+    if b_hh is not None:  # r and z see both biases; n keeps b_hn inside r * (...)
+        gx = gx + np.concatenate([b_hh[: 2 * H], np.zeros(H)])
+    b_hn = None if b_hh is None else b_hh[2 * H:]
+    return gru_gates(gx, _affine(h, w_hh, None), b_hn, h)
+
+
+# ---- whole sequences ---------------------------------------------------------------------------------------
+
+
+def _get(params, name):
+    value = params.get(name)
+    return None if value is None else np.asarray(value, dtype=np.float64)
+
+
+def forward(mode, params, x, hx=None, num_layers=1, bidirectional=False, batch_first=False, lengths=None):
+    """What torch.nn.{RNN,LSTM,GRU}(...)(x, hx) returns, as float64 arrays: (out, h_n) or (out, (h_n, c_n)).
+
+    mode: 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU'. x: (T, B, I), (B, T, I) with batch_first, or unbatched
+    (T, I). hx: None, h0, or (h0, c0) for LSTM, torch's shapes. lengths: valid steps per batch row, as
+    pack_padded_sequence(enforce_sorted=False) -> module -> pad_packed_sequence(total_length=T) gives.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = x[:, None, :]
+    elif batch_first:
+        x = x.transpose(1, 0, 2)
+    T, B = x.shape[:2]
+    D = 2 if bidirectional else 1
+    lengths = np.full(B, T) if lengths is None else np.asarray(lengths).astype(np.int64)
+    proj = params.get("weight_hr_l0")
+    H = np.asarray(params["weight_hh_l0"]).shape[1] if proj is None else np.asarray(proj).shape[1]
+    P = H if proj is None else np.asarray(proj).shape[0]
+
+    h0, c0 = (hx if mode == "LSTM" else (hx, None)) if hx is not None else (None, None)
+    h0 = np.zeros((num_layers * D, B, P)) if h0 is None else np.asarray(h0, dtype=np.float64).reshape(-1, B, P)
+    c0 = np.zeros((num_layers * D, B, H)) if c0 is None else np.asarray(c0, dtype=np.float64).reshape(-1, B, H)
+    h_n, c_n = h0.copy(), c0.copy()
+
+    layer_input = x
+    for layer in range(num_layers):
+        outputs = []
+        for d, sfx in enumerate(("", "_reverse")[:D]):
+            k = layer * D + d
+
+            def p(name):
+                return _get(params, f"{name}_l{layer}{sfx}")
+
+            h, c = h0[k].copy(), c0[k].copy()
+            out = np.zeros((T, B, P))
+            steps = range(T - 1, -1, -1) if d == 1 else range(T)
+            for t in steps:
+                alive = t < lengths  # rows past their length keep their state and output zeros
+                xt = layer_input[t]
+                if mode == "LSTM":
+                    h_new, c_new = lstm_cell(xt, h, c, p("weight_ih"), p("weight_hh"), p("bias_ih"),
+                                             p("bias_hh"), p("weight_hr"))
+                    c = np.where(alive[:, None], c_new, c)
+                elif mode == "GRU":
+                    h_new = gru_cell(xt, h, p("weight_ih"), p("weight_hh"), p("bias_ih"), p("bias_hh"))
+                else:
+                    h_new = rnn_cell(xt, h, p("weight_ih"), p("weight_hh"), p("bias_ih"), p("bias_hh"),
+                                     use_relu=mode == "RNN_RELU")
+                h = np.where(alive[:, None], h_new, h)
+                out[t] = np.where(alive[:, None], h_new, 0.0)
+            # The reverse direction of a short row starts at its last valid step: the loop above starts it
+            # at T-1, but every step past the row's length leaves h untouched, which is the same thing.
+            h_n[k], c_n[k] = h, c
+            outputs.append(out)
+        layer_input = np.concatenate(outputs, axis=-1)
+
+    out = layer_input
+    if unbatched:
+        out, h_n, c_n = out[:, 0], h_n[:, 0], c_n[:, 0]
+    elif batch_first:
+        out = out.transpose(1, 0, 2)
+    return (out, (h_n, c_n)) if mode == "LSTM" else (out, h_n)
