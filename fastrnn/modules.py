@@ -13,6 +13,7 @@ import numpy as np
 
 from fastrnn import _layout
 from fastrnn._convert import to_numpy
+from fastrnn.streaming import Stream
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -90,6 +91,14 @@ class _Module:
         self._params = new
         self._pack()
         return IncompatibleKeys(missing, unexpected)
+
+    def stream(self, batch_size=1, initial=None):
+        """A Stream that carries this module's state across calls (see fastrnn.streaming.Stream).
+
+        initial: the starting state in the layout the module returns (h_n, or (h_n, c_n) for LSTM);
+        zeros if None. Not available for bidirectional modules.
+        """
+        return Stream(self, batch_size, initial)
 
     def _state(self, value, name, shape, unbatched):
         """An initial state as a fresh C-contiguous array of `shape` (the batched shape), zeros if None."""
