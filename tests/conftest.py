@@ -40,6 +40,11 @@ def assert_close(actual, expected, dtype, what="", seed=None):
     assert diff <= tol, f"{where}: max|diff| = {diff:.3e} > {tol:.3e} (dtype {np.dtype(dtype).name})"
 
 
+def pytest_configure(config):
+    # torch says so for every LSTM with proj_size; it is about torch's own backend, not about us.
+    config.addinivalue_line("filterwarnings", "ignore:LSTM with projections is not supported with oneDNN")
+
+
 # ---- seeds -----------------------------------------------------------------------------------------------
 def _fresh_seed():
     forced = os.environ.get("FASTRNN_TEST_SEED")
