@@ -1,0 +1,248 @@
+"""The engines `fastrnn bench` compares: fastrnn itself and the peers a user would otherwise pick.
+
+Every engine is built from one numpy state_dict (torch names) and one benchmark config, and runs as a
+Runner: `runner(x)` takes a numpy input and returns the output sequence as a numpy array, so converting
+to and from each engine's own tensors is part of every measured call. With `config.stream` each call is
+one timestep (x of shape (1, B, I)) and the runner carries the recurrent state to the next call;
+`runner.reset()` goes back to zero state.
+
+torch, onnxruntime and openvino are imported here only, and only when a peer is built; the ONNX peers
+run a model exported in-process from the torch module by torch's TorchScript-based exporter (so they
+need torch too). A peer that cannot run a config raises PeerUnavailable with the reason.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+
+PEERS = ("torch", "onnxruntime", "openvino")
+
+
+class PeerUnavailable(Exception):
+    """This engine cannot run here or cannot run this config; the message says why."""
+
+
+class Runner:
+    """A prepared engine: call it on a numpy input, get the numpy output sequence."""
+
+    def __init__(self, name, call, reset=None, note=""):
+        self.name = name
+        self._call = call
+        self._reset = reset
+        self.note = note
+
+    def __call__(self, x):
+        return self._call(x)
+
+    def reset(self):
+        if self._reset is not None:
+            self._reset()
+
+
+def _mode_kwargs(config):
+    """Constructor arguments shared by torch.nn and fastrnn for this config."""
+    kwargs = dict(num_layers=config.num_layers, bidirectional=config.bidirectional)
+    if config.kind == "lstm" and config.proj_size:
+        kwargs["proj_size"] = config.proj_size
+    if config.kind == "rnn":
+        kwargs["nonlinearity"] = config.nonlinearity
+    return kwargs
+
+
+def fastrnn_module(config, state_dict=None):
+    import fastrnn
+
+    cls = {"lstm": fastrnn.LSTM, "gru": fastrnn.GRU, "rnn": fastrnn.RNN}[config.kind]
+    module = cls(config.input_size, config.hidden_size, dtype=np.dtype(config.dtype), **_mode_kwargs(config))
+    if state_dict is not None:
+        module.load_state_dict(state_dict)
+    return module
+
+
+def make_fastrnn(config, state_dict, threads):
+    import fastrnn
+
+    fastrnn.set_num_threads(threads)
+    module = fastrnn_module(config, state_dict)
+    note = f"fastrnn.set_num_threads({threads})"
+    if not config.stream:
+        return Runner("fastrnn", lambda x: module(x)[0], note=note)
+    if hasattr(module, "stream"):
+        holder = {}
+
+        def reset():
+            holder["stream"] = module.stream(batch_size=config.batch)
+
+        reset()
+        return Runner("fastrnn", lambda x: holder["stream"](x), reset, note + "; module.stream(B)")
+    # Builds without the streaming API: carry the state through module(x, hx).
+    state = {"hx": None}
+
+    def step(x):
+        out, state["hx"] = module(x, state["hx"])
+        return out
+
+    return Runner("fastrnn", step, lambda: state.update(hx=None), note + "; module(x, hx) loop (no stream API)")
+
+
+def _import(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        raise PeerUnavailable(f"{name} is not installed (pip install 'fastrnn[bench]')") from None
+
+
+def torch_module(config, state_dict):
+    torch = _import("torch")
+    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[config.kind]
+    module = cls(config.input_size, config.hidden_size, **_mode_kwargs(config))
+    module = module.to({"float32": torch.float32, "float64": torch.float64}[config.dtype])
+    module.load_state_dict({name: torch.from_numpy(np.ascontiguousarray(v)) for name, v in state_dict.items()})
+    return module.eval()
+
+
+def make_torch(config, state_dict, threads):
+    torch = _import("torch")
+    torch.set_num_threads(threads)
+    module = torch_module(config, state_dict)
+    state = {"hx": None}
+
+    def call(x):
+        with torch.inference_mode():
+            out, hx = module(torch.from_numpy(x), state["hx"])
+        if config.stream:
+            state["hx"] = hx
+        return out.numpy()
+
+    note = f"torch.set_num_threads({threads})" + ("; module(x, hx) with T=1" if config.stream else "")
+    return Runner("torch", call, lambda: state.update(hx=None), note)
+
+
+def torch_reference(config, state_dict, x):
+    """torch's output for the whole sequence x from zero state (what every engine is checked against)."""
+    torch = _import("torch")
+    with torch.inference_mode():
+        return torch_module(config, state_dict)(torch.from_numpy(x))[0].numpy()
+
+
+def _state_shapes(config):
+    D = 2 if config.bidirectional else 1
+    shapes = {"h0": (config.num_layers * D, config.batch, config.hidden_size)}
+    if config.kind == "lstm":
+        shapes["c0"] = shapes["h0"]
+    return shapes
+
+
+def export_onnx(config, state_dict):
+    """The torch module as ONNX bytes, inputs x, h0[, c0], outputs y, hn[, cn], static shapes of the config."""
+    if config.kind == "lstm" and config.proj_size:
+        raise PeerUnavailable("the ONNX LSTM operator has no projection (proj_size)")
+    torch = _import("torch")
+    module = torch_module(config, state_dict)
+    T = 1 if config.stream else config.seq_len
+    dtype = module.weight_ih_l0.dtype
+    args = [torch.zeros(T, config.batch, config.input_size, dtype=dtype)]
+    states = [torch.zeros(shape, dtype=dtype) for shape in _state_shapes(config).values()]
+    names = list(_state_shapes(config))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                module, (args[0], tuple(states) if config.kind == "lstm" else states[0]), buffer, dynamo=False,
+                input_names=["x", *names], output_names=["y", *[n.replace("0", "n") for n in names]],
+                opset_version=17,
+            )
+        except Exception as exc:  # the exporter's errors are many kinds; the peer is just not available
+            raise PeerUnavailable(f"torch.onnx.export failed: {type(exc).__name__}: {exc}") from None
+    return buffer.getvalue()
+
+
+def _onnx_runner(name, run, config, note):
+    """A Runner over run(feeds) -> [y, hn(, cn)], feeding zero state or, streaming, the last state."""
+    zeros = {key: np.zeros(shape, dtype=config.dtype) for key, shape in _state_shapes(config).items()}
+    state = dict(zeros)
+
+    def call(x):
+        outs = run({"x": x, **state})
+        if config.stream:
+            state.update(zip(zeros, outs[1:]))
+        return outs[0]
+
+    return Runner(name, call, lambda: state.update(zeros), note + ("; ONNX graph T=1, state fed back" if config.stream else ""))
+
+
+def make_onnxruntime(config, state_dict, threads, onnx_bytes):
+    ort = _import("onnxruntime")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise PeerUnavailable(f"onnxruntime cannot load the exported model: {_first_line(exc)}") from None
+    return _onnx_runner("onnxruntime", lambda feeds: session.run(None, feeds), config,
+                        f"intra_op_num_threads={threads}")
+
+
+def make_openvino(config, state_dict, threads, onnx_bytes):
+    ov = _import("openvino")
+    core = ov.Core()
+    try:
+        model = core.read_model(model=onnx_bytes)
+        compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"})
+    except Exception as exc:
+        raise PeerUnavailable(f"openvino cannot compile the exported model: {_first_line(exc)}") from None
+    request = compiled.create_infer_request()
+    outputs = list(compiled.outputs)
+
+    def run(feeds):
+        results = request.infer(feeds)
+        return [np.array(results[port]) for port in outputs]
+
+    precision = str(compiled.get_property("INFERENCE_PRECISION_HINT")).replace("<Type: '", "").rstrip("'>")
+    return _onnx_runner("openvino", run, config, f"INFERENCE_NUM_THREADS={threads}, precision {precision}")
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def make_peers(config, state_dict, threads, peers):
+    """The requested peers for this config: (runners, {peer: reason it is unavailable})."""
+    runners, missing = [], {}
+    onnx_bytes, onnx_error = None, None
+    for name in peers:
+        try:
+            if name == "torch":
+                runners.append(make_torch(config, state_dict, threads))
+                continue
+            if onnx_bytes is None and onnx_error is None:
+                try:
+                    onnx_bytes = export_onnx(config, state_dict)
+                except PeerUnavailable as exc:
+                    onnx_error = str(exc)
+            if onnx_error is not None:
+                raise PeerUnavailable(onnx_error)
+            make = make_onnxruntime if name == "onnxruntime" else make_openvino
+            runners.append(make(config, state_dict, threads, onnx_bytes))
+        except PeerUnavailable as exc:
+            missing[name] = str(exc)
+    return runners, missing
+
+
+def versions(names):
+    """Installed versions of the named packages (only those importable; nothing is imported otherwise)."""
+    from importlib import metadata
+
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found

@@ -1,0 +1,354 @@
+"""The `fastrnn` command line: `bench` (against torch, ONNX Runtime, OpenVINO), `info` and `run` on model files.
+
+Exit codes: 0 success, 2 usage error (argparse), 1 a bad file or input (one line on stderr; the traceback
+only with --debug). torch, onnxruntime and openvino are imported only by `bench`, and only for its peers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent / "data"
+EXAMPLE = DATA / "example.pt"
+EXAMPLE_PREFIX = "encoder.lstm"
+EXAMPLE_INPUT = DATA / "example_input.npy"
+KINDS = ("lstm", "gru", "rnn")
+
+
+class CLIError(Exception):
+    """A bad file, input or combination of options: reported in one line, exit status 1."""
+
+
+def _loading():
+    try:
+        from fastrnn import loading
+    except ImportError as exc:
+        raise CLIError(f"reading model files needs fastrnn.loading, which this build lacks ({exc})") from None
+    return loading
+
+
+def _model_path(file, prefix):
+    """The file to read and its prefix: the bundled example when no file is given."""
+    if file is None:
+        print(f"(no FILE given: using the bundled example {EXAMPLE}, prefix {EXAMPLE_PREFIX!r})", file=sys.stderr)
+        return EXAMPLE, prefix if prefix is not None else EXAMPLE_PREFIX
+    path = Path(file)
+    if not path.exists():
+        raise CLIError(f"{file}: no such file")
+    return path, prefix
+
+
+def _load_module(file, prefix, **kwargs):
+    loading = _loading()
+    path, prefix = _model_path(file, prefix)
+    try:
+        return loading.load(str(path), prefix=prefix, **kwargs), path, prefix
+    except loading.LoadError as exc:
+        raise CLIError(f"{path}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------- bench
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _non_negative(text):
+    value = _positive(str(int(text) + 1)) if text.lstrip("-").isdigit() else _positive(text)
+    return value - 1
+
+
+def _peer_list(text):
+    from fastrnn._peers import PEERS
+
+    if text.strip().lower() == "none":
+        return []
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PEERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown peer {unknown[0]!r}; choose from {', '.join(PEERS)} or none")
+    return list(dict.fromkeys(names))
+
+
+SHAPE_FLAGS = ("kind", "input_size", "hidden_size", "layers", "bidirectional", "proj_size", "batch", "seq_len",
+               "stream", "dtype")
+
+
+def _bench_configs(args):
+    from fastrnn import _benchmark
+
+    chosen = {flag for flag in SHAPE_FLAGS if getattr(args, flag) not in (None, False)}
+    if args.model is not None:
+        module, path, prefix = _load_module(None if args.model == "" else args.model, args.prefix,
+                                            dtype=np.dtype(args.dtype or "float32"))
+        shape_only = chosen - {"batch", "seq_len", "stream", "dtype"}
+        if shape_only:
+            raise CLIError(f"--model takes the shape from the file; drop --{sorted(shape_only)[0].replace('_', '-')}")
+        config = _benchmark.Config(
+            kind=type(module).__name__.lower(), input_size=module.input_size, hidden_size=module.hidden_size,
+            num_layers=module.num_layers, bidirectional=module.bidirectional,
+            proj_size=getattr(module, "proj_size", 0), nonlinearity=getattr(module, "nonlinearity", "tanh"),
+            batch=args.batch or 1, seq_len=args.seq_len or 100, stream=args.stream, dtype=args.dtype or "float32",
+            group=f"{path.name}" + (f" [{prefix}]" if prefix else ""),
+        )
+        return [(config, module.state_dict())]
+    if not chosen:
+        suite = _benchmark.default_suite()
+        return [(config, _benchmark.random_state_dict(config)) for config in suite]
+    hidden = args.hidden_size or 256
+    config = _benchmark.Config(
+        kind=args.kind or "lstm", input_size=args.input_size or hidden, hidden_size=hidden,
+        num_layers=args.layers or 1, bidirectional=args.bidirectional, proj_size=args.proj_size or 0,
+        batch=args.batch or 1, seq_len=args.seq_len or 100, stream=args.stream, dtype=args.dtype or "float32",
+        group="from the command line",
+    )
+    if config.proj_size and config.kind != "lstm":
+        raise CLIError(f"--proj-size: only lstm has a projection, not {config.kind}")
+    if config.proj_size >= config.hidden_size:
+        raise CLIError(f"--proj-size must be smaller than --hidden-size ({hidden}), got {config.proj_size}")
+    return [(config, _benchmark.random_state_dict(config))]
+
+
+def cmd_bench(args):
+    from fastrnn import _benchmark
+
+    if args.stream and args.bidirectional:
+        raise CLIError("--stream: a bidirectional RNN cannot run one step at a time")
+    configs = _bench_configs(args)
+    engines = ["fastrnn", *args.peers]
+    threads = args.threads or os.cpu_count() or 1
+    progress = _benchmark.Progress(total=len(configs) * args.repeat)
+    rows = []
+    try:
+        for config, state_dict in configs:
+            progress.set_label(config.label)
+            rows.append(_benchmark.bench_config(config, state_dict, engines, threads, args.repeat, progress))
+    finally:
+        progress.close()
+    info = _benchmark.machine_info(threads)
+    print(_header(info))
+    print()
+    print(_benchmark.format_table(rows, engines))
+    print()
+    print("ratio = best peer's us/call / fastrnn's (above 1: fastrnn is faster); max abs diff = fastrnn's output "
+          "vs torch's on a fresh input.")
+    for line in _benchmark.notes(rows, engines):
+        print(f"- {line}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "engines": engines, "repeat": args.repeat, "rows": rows}, f, indent=1)
+        print(f"raw timings: {args.json}")
+    if args.plot:
+        try:
+            _benchmark.plot(rows, engines, args.plot)
+        except ImportError:
+            print("--plot: matplotlib is not installed (pip install matplotlib); no chart written", file=sys.stderr)
+        else:
+            print(f"chart: {args.plot}")
+    return 0
+
+
+def _header(info):
+    blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} threads, {b['architecture']})"
+                     for b in info["blas"]) or "unknown"
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    return (f"fastrnn bench  {info['date']}\n"
+            f"CPU: {info['cpu']}, {info['cores']} cores; threads per engine: {info['threads']}; BLAS: {blas}\n"
+            f"versions: {versions}\n"
+            f"method: {info['method']}")
+
+
+# ---------------------------------------------------------------------------------------------- info
+
+def _summarize_array(array):
+    return {"shape": list(array.shape), "dtype": str(array.dtype)}
+
+
+def cmd_info(args):
+    loading = _loading()
+    path, prefix = _model_path(args.file, args.prefix)
+    try:
+        state_dict = loading.load_state_dict(str(path))
+    except loading.LoadError as exc:
+        raise CLIError(f"{path}: {exc}") from None
+    report = {"file": str(path), "format": _format_of(loading, path), "num_keys": len(state_dict)}
+    report.update(_describe(loading, state_dict, prefix))
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print(f"{report['file']}: {report['format']}, {report['num_keys']} arrays")
+    if not report["rnns"]:
+        print("no RNN/LSTM/GRU weights found")
+    for rnn in report["rnns"]:
+        name = rnn["prefix"] or "(no prefix)"
+        print(f"  {name}: {rnn['module']}  ({rnn['parameters']:,} parameters, {', '.join(rnn['dtypes'])})")
+    others = report["other_keys"]
+    if others:
+        print(f"  other keys: {len(others)} ({sum(o['numel'] for o in others):,} values)")
+        for other in others[:20]:
+            print(f"    {other['key']}: {tuple(other['shape'])} {other['dtype']}")
+        if len(others) > 20:
+            print(f"    ... and {len(others) - 20} more")
+    return 0
+
+
+def _format_of(loading, path):
+    describe = getattr(loading, "detect_format", None) or getattr(loading, "file_format", None)
+    if describe is not None:
+        return str(describe(str(path)))
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:2] == b"PK":
+        return "npz" if path.suffix == ".npz" else "torch zip (torch.save)"
+    if head[:1] == b"\x80":
+        return "torch legacy pickle"
+    return "safetensors" if path.suffix == ".safetensors" else "unknown"
+
+
+def _describe(loading, state_dict, prefix):
+    groups = loading.find_rnns(state_dict)
+    if prefix is not None:
+        groups = [g for g in groups if g.prefix == prefix]
+        if not groups:
+            raise CLIError(f"no RNN weights under prefix {prefix!r}")
+    rnns, used = [], set()
+    for group in groups:
+        keys = list(group.keys)
+        used.update(keys)
+        rnns.append({
+            "prefix": group.prefix,
+            "module": group.describe(),
+            "config": dict(group.config),
+            "parameters": int(sum(state_dict[k].size for k in keys)),
+            "dtypes": sorted({str(state_dict[k].dtype) for k in keys}),
+            "keys": keys,
+        })
+    others = [{"key": k, **_summarize_array(v), "numel": int(v.size)} for k, v in state_dict.items() if k not in used]
+    return {"rnns": rnns, "other_keys": others}
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+def _load_array(path, what):
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CLIError(f"{what} {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"{what} {path}: not a .npy array ({exc})") from None
+
+
+def cmd_run(args):
+    module, path, _ = _load_module(args.file, args.prefix, batch_first=args.batch_first)
+    input_path = args.input
+    if input_path is None:
+        if args.file is not None:
+            raise CLIError("--input is required with a FILE (a .npy array)")
+        input_path = EXAMPLE_INPUT
+    x = _load_array(input_path, "--input")
+    lengths = None if args.lengths is None else _load_array(args.lengths, "--lengths")
+    try:
+        out, states = module(x, lengths=lengths)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"--input {input_path}: {exc} (model: {module!r})") from None
+    h_n, c_n = states if isinstance(states, tuple) else (states, None)
+    if args.output:
+        np.save(args.output, out)
+    if args.state_out:
+        np.savez(args.state_out, h_n=h_n, **({} if c_n is None else {"c_n": c_n}))
+    print(f"{module!r}: input {x.shape} {x.dtype} -> output {out.shape} {out.dtype}, h_n {h_n.shape}"
+          + ("" if c_n is None else f", c_n {c_n.shape}"))
+    print(f"saved: output -> {args.output}" if args.output else "output not saved (pass --output y.npy)")
+    if args.state_out:
+        print(f"saved: final states -> {args.state_out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+def build_parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser = argparse.ArgumentParser(
+        prog="fastrnn", parents=[common],
+        description="fastrnn: run PyTorch RNN/LSTM/GRU models on CPU from numpy. Commands: bench, info, run.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{bench,info,run}")
+    sub.required = True
+
+    bench = sub.add_parser("bench", parents=[common], help="time fastrnn against torch, onnxruntime, openvino",
+                           description="Time fastrnn against the installed peers. With no shape flags and no "
+                                       "--model: a default suite on random weights.")
+    bench.add_argument("--kind", choices=KINDS, help="cell kind (default lstm)")
+    bench.add_argument("--input-size", type=_positive, help="default: the hidden size")
+    bench.add_argument("--hidden-size", type=_positive, help="default 256")
+    bench.add_argument("--layers", type=_positive, help="default 1")
+    bench.add_argument("--bidirectional", action="store_true")
+    bench.add_argument("--proj-size", type=_non_negative, help="LSTM projection size (default 0: none)")
+    bench.add_argument("--batch", type=_positive, help="default 1")
+    bench.add_argument("--seq-len", type=_positive, help="timesteps per call (default 100)")
+    bench.add_argument("--stream", action="store_true", help="time single-step calls that carry the state")
+    bench.add_argument("--dtype", choices=("float32", "float64"))
+    bench.add_argument("--threads", type=_positive, help="threads for every engine (default: all cores)")
+    bench.add_argument("--model", nargs="?", const="", metavar="FILE",
+                       help="benchmark the RNN in a model file (the bundled example if FILE is omitted)")
+    bench.add_argument("--prefix", help="with --model: the key prefix of the RNN to use")
+    bench.add_argument("--peers", type=_peer_list, default=["torch", "onnxruntime", "openvino"],
+                       help="comma-separated: torch,onnxruntime,openvino, or none (default: all)")
+    bench.add_argument("--repeat", type=_positive, default=5, help="timed rounds per engine (default 5)")
+    bench.add_argument("--json", metavar="PATH", help="write all raw timings and machine info as JSON")
+    bench.add_argument("--plot", metavar="PATH.png", help="bar chart of us/step (needs matplotlib)")
+    bench.set_defaults(func=cmd_bench)
+
+    info = sub.add_parser("info", parents=[common], help="what RNNs a model file holds",
+                          description="List the RNN/LSTM/GRU weights in a torch, safetensors or npz file.")
+    info.add_argument("file", nargs="?", metavar="FILE", help="model file (default: the bundled example)")
+    info.add_argument("--prefix", help="only the RNN under this key prefix")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=cmd_info)
+
+    run = sub.add_parser("run", parents=[common], help="run a model file's RNN on a .npy array",
+                         description="Run the RNN in FILE on an array and save the output (and final states).")
+    run.add_argument("file", nargs="?", metavar="FILE", help="model file (default: the bundled example)")
+    run.add_argument("--input", metavar="X.npy", help="input (T, B, I), (B, T, I) with --batch-first, or (T, I)")
+    run.add_argument("--output", metavar="Y.npy", help="where to save the output sequence")
+    run.add_argument("--prefix", help="the key prefix of the RNN to run")
+    run.add_argument("--batch-first", action="store_true", help="the input is (B, T, I)")
+    run.add_argument("--lengths", metavar="L.npy", help="valid length of each batch row")
+    run.add_argument("--state-out", metavar="S.npz", help="save the final states (h_n, and c_n for LSTM)")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("fastrnn: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, OSError, ValueError, TypeError, KeyError) as exc:
+        if args.debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"fastrnn {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
