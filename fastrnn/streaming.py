@@ -48,6 +48,13 @@ class Stream:
         self._scratch = np.empty(max(layer.scratch_size(B) for layer in self._layers), dtype=dtype)
         self._between = [np.empty((B, layer.out_size), dtype=dtype) for layer in self._layers[:-1]]
         self._step_out = np.empty((B, P), dtype=dtype)
+        # (layer, its h and c state views, its output buffer or None for the last layer), made once.
+        self._per_layer = [
+            (layer, self._h[i:i + 1], None if self._c is None else self._c[i:i + 1],
+             self._between[i] if i < L - 1 else None)
+            for i, layer in enumerate(self._layers)
+        ]
+        self._plans = {}
 
     def _set_initial(self, initial):
         module = self._module
@@ -89,67 +96,60 @@ class Stream:
 
     def __call__(self, chunk, out=None):
         """Run the frames of `chunk`, carrying state; return the outputs (written into `out` if given)."""
-        module, B = self._module, self.batch_size
-        x = to_numpy(chunk, "chunk")
-        I = module.input_size
-        batch_first = False if self._cell else module.batch_first
-        if self._cell:
-            if x.ndim == 1 and B == 1 and x.shape[0] == I:
-                x, unbatched = x[None, None], True
-            elif x.shape == (B, I):
-                x, unbatched = x[None], False
-            else:
-                raise ValueError(f"chunk: expected one frame of shape ({B}, {I})"
-                                 + (f" or ({I},)" if B == 1 else "") + f", got {x.shape}")
-        else:
-            if x.ndim == 2 and B == 1 and x.shape[1] == I:
-                x, unbatched = x[:, None], True
-                batch_first = False
-            elif x.ndim == 3 and x.shape[-1] == I and x.shape[0 if batch_first else 1] == B:
-                unbatched = False
-            else:
-                expected = f"({B}, T_chunk, {I})" if batch_first else f"(T_chunk, {B}, {I})"
-                if B == 1:
-                    expected += f" or (T_chunk, {I})"
-                raise ValueError(f"chunk: expected shape {expected}, got {x.shape}")
-        T = x.shape[1] if batch_first else x.shape[0]
-        P = self._step_out.shape[1]
-        if self._cell:
-            result_shape = (P,) if unbatched else (B, P)
-        elif unbatched:
-            result_shape = (T, P)
-        else:
-            result_shape = x.shape[:2] + (P,)
+        x = chunk if type(chunk) is np.ndarray and chunk.dtype.kind in "fiu" else to_numpy(chunk, "chunk")
+        plan = self._plans.get(x.shape)
+        if plan is None:
+            plan = self._plans[x.shape] = self._plan(x.shape)
+        view, batch_first, T, result_shape = plan
+        x = view(x)
+        dtype = self._module.dtype
         if out is None:
-            result = np.empty(result_shape, dtype=module.dtype)
-        elif not isinstance(out, np.ndarray) or out.shape != result_shape or out.dtype != module.dtype:
-            got = f"{type(out).__name__} {getattr(out, 'shape', '')} {getattr(out, 'dtype', '')}".strip()
-            raise ValueError(f"out: expected a numpy array of shape {result_shape} and dtype {module.dtype}, got {got}")
-        elif not out.flags.writeable:
-            raise ValueError("out: the array is read-only")
-        else:
+            result = np.empty(result_shape, dtype=dtype)
+        elif type(out) is np.ndarray and out.shape == result_shape and out.dtype == dtype and out.flags.writeable:
             result = out
-        # A view of the result as (T, B, P) or (B, T, P): frame t's rows, wherever they live.
-        if self._cell:
-            frames = result[None, None] if unbatched else result[None]
         else:
-            frames = result[:, None] if unbatched else result
+            got = f"{type(out).__name__} {getattr(out, 'shape', '')} {getattr(out, 'dtype', '')}".strip()
+            if isinstance(out, np.ndarray) and not out.flags.writeable:
+                got = "a read-only array"
+            raise ValueError(f"out: expected a writeable numpy array of shape {result_shape} and dtype {dtype}, "
+                             f"got {got}")
+        frames = view(result)  # (T, B, P) or (B, T, P): frame t's rows, wherever they live
         for t in range(T):
             frame = x[:, t] if batch_first else x[t]
             dest = frames[:, t] if batch_first else frames[t]
             direct = dest.flags.c_contiguous
-            self._step(np.ascontiguousarray(frame, dtype=module.dtype), dest if direct else self._step_out)
+            self._step(np.ascontiguousarray(frame, dtype=dtype), dest if direct else self._step_out)
             if not direct:
                 dest[...] = self._step_out
         return result
 
+    def _plan(self, shape):
+        """How to read a chunk of this shape: (view to (T,B,.) or (B,T,.), batch_first, T, result shape).
+        Raises the shape error; called once per distinct chunk shape."""
+        B, I, P = self.batch_size, self._module.input_size, self._step_out.shape[1]
+        if self._cell:
+            if len(shape) == 1 and B == 1 and shape[0] == I:
+                return (lambda a: a[None, None]), False, 1, (P,)
+            if shape == (B, I):
+                return (lambda a: a[None]), False, 1, (B, P)
+            raise ValueError(f"chunk: expected one frame of shape ({B}, {I})"
+                             + (f" or ({I},)" if B == 1 else "") + f", got {shape}")
+        batch_first = self._module.batch_first
+        if len(shape) == 2 and B == 1 and shape[1] == I:
+            return (lambda a: a[:, None]), False, shape[0], (shape[0], P)
+        if len(shape) == 3 and shape[-1] == I and shape[0 if batch_first else 1] == B:
+            return (lambda a: a), batch_first, shape[1 if batch_first else 0], shape[:2] + (P,)
+        expected = f"({B}, T_chunk, {I})" if batch_first else f"(T_chunk, {B}, {I})"
+        if B == 1:
+            expected += f" or (T_chunk, {I})"
+        raise ValueError(f"chunk: expected shape {expected}, got {shape}")
+
     def _step(self, rows, dest):
         """One timestep through every layer; the last layer writes its output rows (B, P) into dest."""
-        B, last = self.batch_size, len(self._layers) - 1
-        for index, layer in enumerate(self._layers):
-            out = dest if index == last else self._between[index]
-            c = None if self._c is None else self._c[index:index + 1]
-            layer.forward(rows, 1, B, False, self._h[index:index + 1], c, out, self._gates, self._scratch)
+        B, gates, scratch = self.batch_size, self._gates, self._scratch
+        for layer, h, c, out in self._per_layer:
+            out = dest if out is None else out
+            layer.forward(rows, 1, B, False, h, c, out, gates, scratch)
             rows = out
 
 
