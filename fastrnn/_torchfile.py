@@ -1,0 +1,643 @@
+"""Reading `torch.save` files without torch and without running anything from the file.
+
+Two containers (see /work/shared/torch_file_format.md):
+  * zip (torch >= 1.6): <folder>/data.pkl, <folder>/data/<key> (raw storage bytes), version, byteorder;
+  * legacy stream (_use_new_zipfile_serialization=False): magic, protocol, sys_info, main pickle, storage
+    keys, then per storage an int64 element count and the raw little-endian bytes.
+
+The pickles are run by `_Unpickler`, a small opcode interpreter of our own: it knows the opcodes a state_dict
+uses and maps the handful of globals a state_dict names (OrderedDict, torch's tensor/parameter rebuild
+functions, storage classes, dtypes, torch.Size) to inert stand-ins. Every other global is refused by name at
+the moment it is referenced; nothing named in the file is ever imported, looked up or called.
+
+Tensors come out of the pickle as `Tensor` placeholders (storage, offset, shape, stride), validated against
+their storage before any data is touched; `TorchFile.read` turns chosen placeholders into numpy arrays,
+reading each storage once straight into its final buffer.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import struct
+import zipfile
+import zlib
+from collections import OrderedDict
+
+import numpy as np
+
+
+class LoadError(ValueError):
+    """A file (or mapping) that cannot be loaded: the message says what was wrong and where."""
+
+
+# Everything a hostile or damaged file can make the standard library raise while we parse it.
+PARSE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, struct.error, EOFError, UnicodeDecodeError,
+                OverflowError, MemoryError, ValueError, KeyError, IndexError, TypeError, NotImplementedError,
+                RuntimeError, OSError, zlib.error)
+
+LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little") + b"."
+
+# torch storage class -> (numpy dtype of the raw bytes, result dtype). bfloat16 is stored as uint16 and widened
+# exactly to float32 (its bits are the top half of a float32), because numpy has no bfloat16.
+_STORAGE_CLASSES = {
+    "DoubleStorage": "float64", "FloatStorage": "float32", "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16",
+    "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool",
+    "ComplexFloatStorage": "complex64", "ComplexDoubleStorage": "complex128",
+}
+_TORCH_DTYPES = {
+    "float64": "float64", "double": "float64", "float32": "float32", "float": "float32", "float16": "float16",
+    "half": "float16", "bfloat16": "bfloat16", "int64": "int64", "long": "int64", "int32": "int32",
+    "int": "int32", "int16": "int16", "short": "int16", "int8": "int8", "uint8": "uint8", "uint16": "uint16",
+    "uint32": "uint32", "uint64": "uint64", "bool": "bool", "complex64": "complex64", "complex128": "complex128",
+}
+_UNTYPED = "untyped"  # torch.storage.UntypedStorage: numel counts bytes; the tensor (v3) carries the dtype
+
+_KEY = re.compile(r"[A-Za-z0-9_]{1,64}\Z")  # storage keys are decimal strings; never a path
+_MAX_LINE = 1024  # GLOBAL module/name lines
+_MAX_MARKS = 100_000
+
+
+def raw_dtype(name):
+    return np.dtype(np.uint16 if name == "bfloat16" else name)
+
+
+def result_dtype(name):
+    return np.dtype(np.float32 if name == "bfloat16" else name)
+
+
+class _Global:
+    """An allowed global, by name; REDUCE dispatches on `name`. Never anything the file could run."""
+
+    __slots__ = ("name", "dtype")
+
+    def __init__(self, name, dtype=None):
+        self.name, self.dtype = name, dtype
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+def _resolve_global(module, name, where):
+    full = f"{module}.{name}"
+    if full == "collections.OrderedDict" or full == "torch.Size":
+        return _Global(full)
+    if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
+                                             "_rebuild_parameter_with_state"):
+        return _Global(full)
+    if module == "torch" and name in _STORAGE_CLASSES:
+        return _Global("storage class", _STORAGE_CLASSES[name])
+    if full in ("torch.storage.UntypedStorage", "torch.UntypedStorage"):
+        return _Global("storage class", _UNTYPED)
+    if module == "torch" and name in _TORCH_DTYPES:
+        return _Global("dtype", _TORCH_DTYPES[name])
+    hint = ""
+    if module.startswith("torch") and (name.endswith("Storage") or module == "torch"):
+        hint = " (an unsupported dtype or storage type, e.g. quantised or float8)"
+    elif not module.startswith(("torch", "collections")):
+        hint = (" (the file holds a pickled Python object, not just tensors; save model.state_dict() with "
+                "torch.save instead)")
+    raise LoadError(f"{where}: refusing forbidden global '{full}'{hint}; fastrnn only rebuilds tensors, "
+                    f"OrderedDicts and plain values and never runs code from a file")
+
+
+class Storage:
+    """One storage record: its key, element dtype name, element count, and where its bytes are."""
+
+    __slots__ = ("key", "dtype", "numel", "record")
+
+    def __init__(self, key, dtype, numel):
+        self.key, self.dtype, self.numel, self.record = key, dtype, numel, None
+
+    @property
+    def nbytes(self):
+        return self.numel * (1 if self.dtype == _UNTYPED else raw_dtype(self.dtype).itemsize)
+
+
+class _StorageView:
+    """What BINPERSID yields: a range [start, start + length) of a storage, in its elements."""
+
+    __slots__ = ("storage", "start", "length")
+
+    def __init__(self, storage, start, length):
+        self.storage, self.start, self.length = storage, start, length
+
+
+class Tensor:
+    """A tensor found in the pickle, validated against its storage but not read yet."""
+
+    __slots__ = ("storage", "offset", "shape", "stride", "dtype_name")
+
+    def __init__(self, storage, offset, shape, stride, dtype_name):
+        self.storage, self.offset, self.shape, self.stride, self.dtype_name = storage, offset, shape, stride, dtype_name
+
+    @property
+    def dtype(self):
+        """The dtype of the array `TorchFile.read` returns (bfloat16 becomes float32)."""
+        return result_dtype(self.dtype_name)
+
+    def __repr__(self):
+        return f"Tensor(shape={self.shape}, dtype={self.dtype_name}, storage={self.storage.key!r})"
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_tuple(value, what, where):
+    if not isinstance(value, tuple) or not all(_is_int(v) and v >= 0 for v in value):
+        raise LoadError(f"{where}: tensor {what} must be a tuple of non-negative ints, got {value!r:.200}")
+    return value
+
+
+def _rebuild_tensor(args, where, v3):
+    """torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata]) or
+    _rebuild_tensor_v3(..., hooks, dtype[, metadata]), as a validated placeholder."""
+    count = (7, 8) if v3 else (6, 7)
+    if not isinstance(args, tuple) or len(args) not in count:
+        raise LoadError(f"{where}: malformed tensor record (expected {count[0]} or {count[1]} arguments)")
+    view, offset, shape, stride, _requires_grad, hooks = args[:6]
+    metadata = args[7 if v3 else 6] if len(args) == count[1] else None
+    if not isinstance(view, _StorageView):
+        raise LoadError(f"{where}: tensor record without a storage reference")
+    if not _is_int(offset) or offset < 0:
+        raise LoadError(f"{where}: tensor storage offset must be a non-negative int, got {offset!r:.100}")
+    shape, stride = _int_tuple(shape, "size", where), _int_tuple(stride, "stride", where)
+    if len(shape) != len(stride):
+        raise LoadError(f"{where}: tensor size {shape} and stride {stride} differ in length")
+    if hooks is not None and (not isinstance(hooks, dict) or hooks):
+        raise LoadError(f"{where}: tensor with backward hooks is not a plain state_dict entry")
+    if metadata:  # {'conj': True} / {'neg': True}: lazily conjugated or negated views
+        raise LoadError(f"{where}: unsupported tensor metadata {metadata!r:.100}")
+    storage = view.storage
+    if v3:
+        dtype = args[6]
+        if not isinstance(dtype, _Global) or dtype.name != "dtype":
+            raise LoadError(f"{where}: _rebuild_tensor_v3 without a dtype")
+        if storage.dtype != _UNTYPED:
+            raise LoadError(f"{where}: _rebuild_tensor_v3 on a typed storage (data/{storage.key})")
+        dtype_name = dtype.dtype
+        itemsize = raw_dtype(dtype_name).itemsize
+        length = view.length // itemsize  # the untyped storage counts bytes
+    else:
+        if storage.dtype == _UNTYPED:
+            raise LoadError(f"{where}: untyped storage data/{storage.key} used without a dtype")
+        dtype_name, length = storage.dtype, view.length
+    if math.prod(shape) and offset + sum((n - 1) * s for n, s in zip(shape, stride)) >= length:
+        raise LoadError(f"{where}: tensor view (offset {offset}, size {shape}, stride {stride}) reaches past the "
+                        f"end of storage data/{storage.key} ({length} elements)")
+    return Tensor(view, offset, shape, stride, dtype_name)
+
+
+def _reduce(func, args, where):
+    if not isinstance(func, _Global):
+        raise LoadError(f"{where}: REDUCE on {type(func).__name__}, which is not an allowed callable")
+    if not isinstance(args, tuple):
+        raise LoadError(f"{where}: REDUCE arguments must be a tuple")
+    name = func.name
+    if name == "collections.OrderedDict":
+        if args == ():
+            return OrderedDict()
+        if len(args) == 1 and isinstance(args[0], list) and all(isinstance(p, tuple) and len(p) == 2 for p in args[0]):
+            return OrderedDict(args[0])
+    elif name == "torch.Size":
+        if len(args) == 1 and isinstance(args[0], tuple):
+            return _int_tuple(args[0], "torch.Size", where)
+    elif name in ("torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3"):
+        return _rebuild_tensor(args, where, v3=name.endswith("v3"))
+    elif name in ("torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state"):
+        if len(args) in (3, 4) and isinstance(args[0], Tensor):
+            return args[0]  # a Parameter is its tensor; requires_grad, hooks and Python state do not matter here
+    else:
+        raise LoadError(f"{where}: {name} is not callable")
+    raise LoadError(f"{where}: unexpected arguments for {name}")
+
+
+class _Reader:
+    """Bounded sequential reads from a file object between `pos` and `end`; short data is a LoadError."""
+
+    def __init__(self, file, pos, end, where):
+        self.file, self.pos, self.end, self.where = file, pos, end, where
+        file.seek(pos)
+
+    def read(self, n):
+        if n > self.end - self.pos:
+            raise LoadError(f"{self.where}: truncated at byte {self.pos} (needs {n} more bytes)")
+        data = self.file.read(n)
+        if len(data) != n:
+            raise LoadError(f"{self.where}: truncated at byte {self.pos}")
+        self.pos += n
+        return data
+
+    def readline(self):
+        start, chars = self.pos, []
+        while True:
+            byte = self.read(1)
+            if byte == b"\n":
+                return b"".join(chars).decode("utf-8")
+            chars.append(byte)
+            if len(chars) > _MAX_LINE:
+                raise LoadError(f"{self.where}: over-long text line at byte {start}")
+
+
+class _Unpickler:
+    """Runs one pickle with only the opcodes torch.save uses (protocol 2, plus protocol 4's string, memo,
+    frame and STACK_GLOBAL opcodes, which resolve globals through the same allowlist)."""
+
+    def __init__(self, reader, persistent_load=None):
+        self.reader, self.persistent_load = reader, persistent_load
+        self.where = reader.where
+
+    def load(self):
+        r = self.reader
+        stack, marks, memo = [], [], {}
+
+        def pop():
+            if not stack:
+                raise LoadError(f"{here}: pickle stack underflow")
+            return stack.pop()
+
+        def pop_mark():
+            nonlocal stack
+            if not marks:
+                raise LoadError(f"{here}: pickle MARK missing")
+            items, stack = stack, marks.pop()
+            return items
+
+        def top(kind, what):
+            if not stack or not isinstance(stack[-1], kind):
+                raise LoadError(f"{here}: {what} on {type(stack[-1]).__name__ if stack else 'nothing'}")
+            return stack[-1]
+
+        unpack = struct.unpack
+        while True:
+            here = f"{self.where} (pickle byte {r.pos})"
+            op = r.read(1)
+            if op == b".":  # STOP
+                if len(stack) != 1 or marks:
+                    raise LoadError(f"{here}: malformed pickle (STOP with {len(stack)} items on the stack)")
+                return stack[0]
+            if op == b"\x80":  # PROTO
+                if r.read(1)[0] not in (2, 3, 4, 5):
+                    raise LoadError(f"{here}: unsupported pickle protocol")
+            elif op == b"\x95":  # FRAME: a length hint only
+                r.read(8)
+            elif op == b"(":  # MARK
+                if len(marks) >= _MAX_MARKS:
+                    raise LoadError(f"{here}: pickle nested too deeply")
+                marks.append(stack)
+                stack = []
+            elif op == b"c":  # GLOBAL
+                module = r.readline()
+                stack.append(_resolve_global(module, r.readline(), here))
+            elif op == b"\x93":  # STACK_GLOBAL
+                name, module = pop(), pop()
+                if not isinstance(module, str) or not isinstance(name, str):
+                    raise LoadError(f"{here}: STACK_GLOBAL needs two strings")
+                stack.append(_resolve_global(module, name, here))
+            elif op == b"R":  # REDUCE
+                args = pop()
+                stack.append(_reduce(pop(), args, here))
+            elif op == b"b":  # BUILD: only OrderedDict's attribute dict (state_dict()._metadata), which we drop
+                state = pop()
+                if not isinstance(top(dict, "BUILD"), OrderedDict) or not isinstance(state, dict):
+                    raise LoadError(f"{here}: BUILD is only allowed on an OrderedDict with a dict state")
+            elif op == b"Q":  # BINPERSID
+                pid = pop()
+                if self.persistent_load is None:
+                    raise LoadError(f"{here}: unexpected storage reference")
+                stack.append(self.persistent_load(pid, here))
+            elif op == b"}":
+                stack.append({})
+            elif op == b"]":
+                stack.append([])
+            elif op == b")":
+                stack.append(())
+            elif op == b"t":
+                items = tuple(pop_mark())  # before naming `stack`: pop_mark rebinds it
+                stack.append(items)
+            elif op in (b"\x85", b"\x86", b"\x87"):  # TUPLE1/2/3
+                n = op[0] - 0x84
+                if len(stack) < n:
+                    raise LoadError(f"{here}: pickle stack underflow")
+                items = tuple(stack[-n:])
+                del stack[-n:]
+                stack.append(items)
+            elif op == b"s":  # SETITEM
+                value, key = pop(), pop()
+                top(dict, "SETITEM")[key] = value
+            elif op == b"u":  # SETITEMS
+                items = pop_mark()
+                target = top(dict, "SETITEMS")
+                if len(items) % 2:
+                    raise LoadError(f"{here}: SETITEMS with an odd number of items")
+                for i in range(0, len(items), 2):
+                    target[items[i]] = items[i + 1]
+            elif op == b"a":  # APPEND
+                value = pop()
+                top(list, "APPEND").append(value)
+            elif op == b"e":  # APPENDS
+                items = pop_mark()
+                top(list, "APPENDS").extend(items)
+            elif op == b"X":
+                stack.append(r.read(unpack("<I", r.read(4))[0]).decode("utf-8", "surrogatepass"))
+            elif op == b"\x8c":  # SHORT_BINUNICODE
+                stack.append(r.read(r.read(1)[0]).decode("utf-8", "surrogatepass"))
+            elif op == b"U":  # SHORT_BINSTRING (Python 2 str)
+                stack.append(r.read(r.read(1)[0]).decode("ascii"))
+            elif op == b"J":
+                stack.append(unpack("<i", r.read(4))[0])
+            elif op == b"K":
+                stack.append(r.read(1)[0])
+            elif op == b"M":
+                stack.append(unpack("<H", r.read(2))[0])
+            elif op == b"\x8a":  # LONG1
+                stack.append(int.from_bytes(r.read(r.read(1)[0]), "little", signed=True))
+            elif op == b"G":
+                stack.append(unpack(">d", r.read(8))[0])
+            elif op == b"\x88":
+                stack.append(True)
+            elif op == b"\x89":
+                stack.append(False)
+            elif op == b"N":
+                stack.append(None)
+            elif op in (b"q", b"r", b"\x94"):  # BINPUT, LONG_BINPUT, MEMOIZE
+                index = r.read(1)[0] if op == b"q" else unpack("<I", r.read(4))[0] if op == b"r" else len(memo)
+                if not stack:
+                    raise LoadError(f"{here}: memo store from an empty stack")
+                memo[index] = stack[-1]
+            elif op in (b"h", b"j"):  # BINGET, LONG_BINGET
+                index = r.read(1)[0] if op == b"h" else unpack("<I", r.read(4))[0]
+                if index not in memo:
+                    raise LoadError(f"{here}: memo entry {index} used before it was stored")
+                stack.append(memo[index])
+            else:
+                raise LoadError(f"{here}: unsupported pickle opcode {op!r}; fastrnn reads only the opcodes "
+                                f"torch.save uses for tensors and state_dicts")
+
+
+def _storage_ref(pid, where, fields):
+    """Check a persistent id ('storage', StorageClass, key, location, numel[, view_metadata])."""
+    if not isinstance(pid, tuple) or len(pid) != fields or pid[0] != "storage":
+        raise LoadError(f"{where}: only storage persistent ids are allowed, got {pid!r:.200}")
+    cls, key, location, numel = pid[1:5]
+    if not isinstance(cls, _Global) or cls.name != "storage class":
+        raise LoadError(f"{where}: storage reference without a storage class")
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise LoadError(f"{where}: invalid storage key {key!r:.100}")
+    if not isinstance(location, str) or not _is_int(numel) or numel < 0:
+        raise LoadError(f"{where}: malformed storage reference {pid!r:.200}")
+    return cls.dtype, key, numel
+
+
+class TorchFile:
+    """An open torch.save file: `root` is the unpickled object graph with `Tensor` placeholders; `read`
+    turns placeholders into numpy arrays. Use as a context manager."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self._file = open(self.path, "rb")
+        self._zip = None
+        self._storages = {}
+        try:
+            self.size = os.fstat(self._file.fileno()).st_size
+            head = self._file.read(len(LEGACY_MAGIC))
+            if head.startswith(b"PK\x03\x04"):
+                self._open_zip()
+            elif head == LEGACY_MAGIC:
+                self._open_legacy()
+            else:
+                raise LoadError(f"{self.path}: not a torch.save file")
+        except LoadError:
+            self.close()
+            raise
+        except PARSE_ERRORS as exc:
+            self.close()
+            raise LoadError(f"{self.path}: corrupt torch file ({type(exc).__name__}: {exc})") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        if self._zip is not None:
+            self._zip.close()
+        self._file.close()
+
+    # -- zip container ---------------------------------------------------------------------------------------
+    def _open_zip(self):
+        self._zip = zipfile.ZipFile(self._file)
+        infos = {info.filename: info for info in self._zip.infolist()}
+        folders = {name.split("/", 1)[0] for name in infos}
+        if len(folders) != 1 or not all("/" in name for name in infos):
+            raise LoadError(f"{self.path}: zip records are not all in one top-level folder, so this is not a "
+                            f"torch.save file")
+        folder = folders.pop()
+        self._records = {name[len(folder) + 1:]: info for name, info in infos.items()}
+        self._folder = folder
+        if "constants.pkl" in self._records or any(name.startswith("code/") for name in self._records):
+            raise LoadError(f"{self.path}: a TorchScript archive (torch.jit.save); save the module's "
+                            f"state_dict() with torch.save instead")
+        version = self._small_record(".data/version") or self._small_record("version")
+        if version is None:
+            raise LoadError(f"{self.path}: missing record {folder}/version")
+        if not version.strip().isdigit() or not 1 <= int(version) <= 10:
+            raise LoadError(f"{self.path}: unsupported serialization version {version.strip()[:20]!r}")
+        byteorder = self._small_record("byteorder")
+        byteorder = "little" if byteorder is None else byteorder.strip()
+        if byteorder not in ("little", "big"):
+            raise LoadError(f"{self.path}: invalid byteorder record {byteorder[:20]!r}")
+        self._order = "<" if byteorder == "little" else ">"
+        if "data.pkl" not in self._records:
+            raise LoadError(f"{self.path}: missing record {folder}/data.pkl")
+        pickle = self._member_bytes(self._records["data.pkl"])
+        where = f"{self.path}:{folder}/data.pkl"
+        self.root = _Unpickler(_Reader(io.BytesIO(pickle), 0, len(pickle), where), self._zip_storage).load()
+
+    def _small_record(self, name):
+        info = self._records.get(name)
+        if info is None:
+            return None
+        if info.file_size > 64:
+            raise LoadError(f"{self.path}: record {self._folder}/{name} is {info.file_size} bytes, expected a few")
+        return self._member_bytes(info).decode("ascii")
+
+    def _member_bytes(self, info):
+        """A whole record via zipfile (handles deflate, checks the CRC), sizes bounded first."""
+        # deflate expands at most ~1032x; anything claiming more is corrupt, and must not drive an allocation
+        if info.file_size > 1100 * info.compress_size + 1024 or info.compress_size > self.size:
+            raise LoadError(f"{self.path}: record {info.filename} declares an impossible size")
+        data = self._zip.read(info)
+        if len(data) != info.file_size:
+            raise LoadError(f"{self.path}: record {info.filename} is truncated")
+        return data
+
+    def _zip_storage(self, pid, where):
+        dtype, key, numel = _storage_ref(pid, where, 5)
+        storage = self._register(key, dtype, numel, where)
+        if storage.record is None:
+            info = self._records.get(f"data/{key}")
+            if info is None:
+                raise LoadError(f"{where}: missing storage record {self._folder}/data/{key}")
+            if info.file_size != storage.nbytes:
+                raise LoadError(f"{self.path}: record {info.filename} holds {info.file_size} bytes but the pickle "
+                                f"declares {numel} elements ({storage.nbytes} bytes)")
+            storage.record = info
+        return _StorageView(storage, 0, numel)
+
+    def _register(self, key, dtype, numel, where):
+        storage = self._storages.get(key)
+        if storage is None:
+            storage = self._storages[key] = Storage(key, dtype, numel)
+        elif storage.dtype != dtype or storage.numel != numel:
+            raise LoadError(f"{where}: storage {key!r} is declared twice with different dtype or size")
+        return storage
+
+    def _read_zip_storage(self, storage):
+        info = self._records[f"data/{storage.key}"]
+        if info.compress_type != zipfile.ZIP_STORED:
+            return np.frombuffer(self._member_bytes(info), dtype=np.uint8).copy()
+        if info.flag_bits & 0x1:
+            raise LoadError(f"{self.path}: record {info.filename} is encrypted")
+        # Read straight into the final buffer: payload offset from the local header (whose own size fields are
+        # zero in torch files; the central directory's are the real ones).
+        self._file.seek(info.header_offset)
+        local = self._file.read(30)
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise LoadError(f"{self.path}: bad local header for record {info.filename}")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        start = info.header_offset + 30 + name_len + extra_len
+        raw = self._read_at(start, info.file_size, f"record {info.filename}")
+        if zlib.crc32(raw) != info.CRC:
+            raise LoadError(f"{self.path}: record {info.filename} fails its CRC check (the file is corrupt)")
+        return raw
+
+    def _read_at(self, start, nbytes, what):
+        if start < 0 or start + nbytes > self.size:
+            raise LoadError(f"{self.path}: {what} ({nbytes} bytes at offset {start}) runs past the end of the file")
+        raw = np.empty(nbytes, dtype=np.uint8)
+        view = memoryview(raw)
+        self._file.seek(start)
+        done = 0
+        while done < nbytes:
+            got = self._file.readinto(view[done:])
+            if not got:
+                raise LoadError(f"{self.path}: {what} is truncated")
+            done += got
+        return raw
+
+    # -- legacy stream ---------------------------------------------------------------------------------------
+    def _open_legacy(self):
+        self._order = "<"  # legacy storages are always little-endian
+        reader = _Reader(self._file, len(LEGACY_MAGIC), self.size, f"{self.path} (legacy torch.save format)")
+        protocol = _Unpickler(reader).load()
+        if protocol != 1001 or not _is_int(protocol):
+            raise LoadError(f"{self.path}: unsupported legacy protocol version {protocol!r:.50}")
+        if not isinstance(_Unpickler(reader).load(), dict):
+            raise LoadError(f"{self.path}: malformed legacy header (sys_info is not a dict)")
+        self.root = _Unpickler(reader, self._legacy_storage).load()
+        keys = _Unpickler(reader).load()
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise LoadError(f"{self.path}: malformed legacy storage key list")
+        pos = reader.pos
+        for key in keys:
+            storage = self._storages.get(key)
+            if storage is None:
+                raise LoadError(f"{self.path}: storage {key!r:.100} at byte {pos} is not referenced by the pickle")
+            header = self._read_bytes(pos, 8, f"storage {key!r} header")
+            (count,) = struct.unpack("<q", header)
+            if count != storage.numel:
+                raise LoadError(f"{self.path}: storage {key!r} at byte {pos} holds {count} elements but the pickle "
+                                f"declares {storage.numel}")
+            storage.record = pos + 8
+            pos += 8 + storage.nbytes
+            if pos > self.size:
+                raise LoadError(f"{self.path}: storage {key!r} runs past the end of the file (truncated)")
+        for storage in self._storages.values():
+            if storage.record is None:
+                raise LoadError(f"{self.path}: missing storage record for key {storage.key!r}")
+
+    def _read_bytes(self, start, n, what):
+        self._file.seek(start)
+        data = self._file.read(n)
+        if len(data) != n:
+            raise LoadError(f"{self.path}: {what} at byte {start} is truncated")
+        return data
+
+    def _legacy_storage(self, pid, where):
+        dtype, key, numel = _storage_ref(pid, where, 6)
+        storage = self._register(key, dtype, numel, where)
+        view = pid[5]
+        if view is None:
+            return _StorageView(storage, 0, numel)
+        # old files: (view_key, offset, view_numel), a sub-range of the root storage
+        if (not isinstance(view, tuple) or len(view) != 3 or not isinstance(view[0], str)
+                or not all(_is_int(v) and v >= 0 for v in view[1:]) or view[1] + view[2] > numel):
+            raise LoadError(f"{where}: malformed storage view {view!r:.100} of storage {key!r}")
+        return _StorageView(storage, view[1], view[2])
+
+    # -- tensors -----------------------------------------------------------------------------------------------
+    def read(self, tensors, max_bytes=None):
+        """numpy arrays for `tensors` (placeholders from `root`), each its own array: every storage is read
+        once, into a fresh buffer that becomes the result when one tensor covers it exactly, else the views
+        are copied out of it and it is dropped."""
+        wanted = sum(math.prod(t.shape) * t.dtype.itemsize for t in tensors)
+        limit = 4 * self.size + (1 << 30) if max_bytes is None else max_bytes
+        if wanted > limit:
+            raise LoadError(f"{self.path}: the tensors would need {wanted} bytes, implausible for a "
+                            f"{self.size}-byte file (expanded views?)")
+        groups = {}
+        for index, tensor in enumerate(tensors):
+            groups.setdefault(id(tensor.storage.storage), []).append(index)
+        out = [None] * len(tensors)
+        try:
+            for indices in groups.values():
+                storage = tensors[indices[0]].storage.storage
+                raw = self._read_storage(storage)
+                for index in indices:
+                    out[index] = self._view(raw, tensors[index], alone=len(indices) == 1)
+                del raw
+        except PARSE_ERRORS as exc:
+            raise LoadError(f"{self.path}: corrupt torch file ({type(exc).__name__}: {exc})") from None
+        return out
+
+    def _read_storage(self, storage):
+        if isinstance(storage.record, int):
+            return self._read_at(storage.record, storage.nbytes, f"storage {storage.key!r}")
+        return self._read_zip_storage(storage)
+
+    def _view(self, raw, tensor, alone):
+        dtype = raw_dtype(tensor.dtype_name).newbyteorder(self._order)
+        usable = raw.size - raw.size % dtype.itemsize
+        typed = raw[:usable].view(dtype)
+        start = tensor.storage.start + tensor.offset
+        count = math.prod(tensor.shape)
+        if count == 0:
+            return np.empty(tensor.shape, dtype=tensor.dtype)
+        contiguous = _is_contiguous(tensor.shape, tensor.stride)
+        if contiguous:
+            view = typed[start:start + count].reshape(tensor.shape)
+        else:
+            view = np.lib.stride_tricks.as_strided(
+                typed[start:], tensor.shape, tuple(s * dtype.itemsize for s in tensor.stride), writeable=False)
+        if tensor.dtype_name == "bfloat16":
+            return (view.astype(np.uint32) << 16).view(np.float32)
+        if not dtype.isnative:
+            return view.astype(dtype.newbyteorder("="))
+        if alone and contiguous and start == 0 and count == typed.size:
+            return view  # the whole fresh buffer, nothing else uses it: no copy
+        return np.array(view, order="C")
+
+
+def _is_contiguous(shape, stride):
+    """C order; torch may write any stride for a dimension of size 1."""
+    step = 1
+    for n, s in zip(reversed(shape), reversed(stride)):
+        if n != 1 and s != step:
+            return False
+        step *= n
+    return True
