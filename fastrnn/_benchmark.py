@@ -167,6 +167,7 @@ def bench_config(config, state_dict, engines, threads, repeat, progress=None):
             "samples_us_per_call": us,
             "calls_per_round": number[runner.name],
             "note": runner.note,
+            "stream_note": runner.stream_note,
         }
         if reference is not None:
             out = run_check(runner, config, x_check)
@@ -262,7 +263,7 @@ def format_table(rows, engines):
     """The markdown table `fastrnn bench` prints."""
     peers = [e for e in engines if e != "fastrnn"]
     header = ["config", "fastrnn us/call", "us/step", *[f"{p} us/call" for p in peers],
-              "best peer / fastrnn", "max|diff| vs torch"]
+              "best peer / fastrnn", "max abs diff vs torch"]
     lines = [header]
     for row in rows:
         mine = row["engines"]["fastrnn"]
@@ -290,19 +291,21 @@ def format_table(rows, engines):
 
 
 def notes(rows, engines):
-    """Lines under the table: thread settings and why a peer is missing, each said once."""
-    seen, lines = set(), []
-    for row in rows:
-        for name in engines:
-            entry = row["engines"].get(name)
-            if entry is None:
-                continue
-            text = (f"{name}: n/a for {row['label']}: {entry['unavailable']}" if "unavailable" in entry
-                    else f"{name}: {entry['note']}")
-            key = text if "unavailable" not in entry else (name, entry["unavailable"])
-            if key not in seen:
-                seen.add(key)
-                lines.append(text)
+    """Lines under the table: each engine's thread setting and streaming method, and why a peer is n/a."""
+    lines = []
+    for name in engines:
+        entries = [(row, row["engines"][name]) for row in rows if name in row["engines"]]
+        settings = list(dict.fromkeys(e["note"] for _, e in entries if "note" in e))
+        streams = list(dict.fromkeys(e["stream_note"] for _, e in entries if e.get("stream_note")))
+        if settings:
+            lines.append(f"{name}: {'; '.join(settings)}" + (f"; streaming rows: {'; '.join(streams)}" if streams else ""))
+        reasons = {}
+        for row, entry in entries:
+            if "unavailable" in entry:
+                reasons.setdefault(entry["unavailable"], []).append(row["label"])
+        for reason, labels in reasons.items():
+            where = "every row" if len(labels) == len(rows) else ", ".join(labels)
+            lines.append(f"{name}: n/a for {where}: {reason}")
     return lines
 
 

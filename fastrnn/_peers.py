@@ -27,11 +27,12 @@ class PeerUnavailable(Exception):
 class Runner:
     """A prepared engine: call it on a numpy input, get the numpy output sequence."""
 
-    def __init__(self, name, call, reset=None, note=""):
+    def __init__(self, name, call, reset=None, note="", stream_note=""):
         self.name = name
         self._call = call
         self._reset = reset
-        self.note = note
+        self.note = note                # the thread setting, said in the bench output
+        self.stream_note = stream_note  # how a streaming call carries the state
 
     def __call__(self, x):
         return self._call(x)
@@ -76,7 +77,7 @@ def make_fastrnn(config, state_dict, threads):
             holder["stream"] = module.stream(batch_size=config.batch)
 
         reset()
-        return Runner("fastrnn", lambda x: holder["stream"](x), reset, note + "; module.stream(B)")
+        return Runner("fastrnn", lambda x: holder["stream"](x), reset, note, "module.stream(B)")
     # Builds without the streaming API: carry the state through module(x, hx).
     state = {"hx": None}
 
@@ -84,7 +85,7 @@ def make_fastrnn(config, state_dict, threads):
         out, state["hx"] = module(x, state["hx"])
         return out
 
-    return Runner("fastrnn", step, lambda: state.update(hx=None), note + "; module(x, hx) loop (no stream API)")
+    return Runner("fastrnn", step, lambda: state.update(hx=None), note, "module(x, hx) loop (no stream API)")
 
 
 def _import(name):
@@ -116,8 +117,8 @@ def make_torch(config, state_dict, threads):
             state["hx"] = hx
         return out.numpy()
 
-    note = f"torch.set_num_threads({threads})" + ("; module(x, hx) with T=1" if config.stream else "")
-    return Runner("torch", call, lambda: state.update(hx=None), note)
+    return Runner("torch", call, lambda: state.update(hx=None), f"torch.set_num_threads({threads})",
+                  "module(x, hx) with T=1" if config.stream else "")
 
 
 def torch_reference(config, state_dict, x):
@@ -171,11 +172,13 @@ def _onnx_runner(name, run, config, note):
             state.update(zip(zeros, outs[1:]))
         return outs[0]
 
-    return Runner(name, call, lambda: state.update(zeros), note + ("; ONNX graph T=1, state fed back" if config.stream else ""))
+    return Runner(name, call, lambda: state.update(zeros), note,
+                  "ONNX graph exported with T=1, state outputs fed back" if config.stream else "")
 
 
 def make_onnxruntime(config, state_dict, threads, onnx_bytes):
     ort = _import("onnxruntime")
+    ort.set_default_logger_severity(3)  # a kernel that refuses a dtype is reported once, as n/a
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -209,7 +212,19 @@ def make_openvino(config, state_dict, threads, onnx_bytes):
 
 def _first_line(exc):
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+    text = text[0] if text else ""
+    return text.split("Status Message: ", 1)[-1] if "Status Message: " in text else f"{type(exc).__name__}: {text}"
+
+
+def _probed(runner, config):
+    """The runner, once it has run one zero input: some kernels only refuse a dtype when first run."""
+    T = 1 if config.stream else config.seq_len
+    try:
+        runner(np.zeros((T, config.batch, config.input_size), dtype=config.dtype))
+    except Exception as exc:
+        raise PeerUnavailable(f"{runner.name} cannot run the exported model: {_first_line(exc)}") from None
+    runner.reset()
+    return runner
 
 
 def make_peers(config, state_dict, threads, peers):
@@ -229,7 +244,7 @@ def make_peers(config, state_dict, threads, peers):
             if onnx_error is not None:
                 raise PeerUnavailable(onnx_error)
             make = make_onnxruntime if name == "onnxruntime" else make_openvino
-            runners.append(make(config, state_dict, threads, onnx_bytes))
+            runners.append(_probed(make(config, state_dict, threads, onnx_bytes), config))
         except PeerUnavailable as exc:
             missing[name] = str(exc)
     return runners, missing

@@ -49,24 +49,25 @@ def _load_module(file, prefix, **kwargs):
     try:
         return loading.load(str(path), prefix=prefix, **kwargs), path, prefix
     except loading.LoadError as exc:
-        raise CLIError(f"{path}: {exc}") from None
+        raise CLIError(f"{path}: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------------- bench
 
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+def _int_at_least(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
-def _non_negative(text):
-    value = _positive(str(int(text) + 1)) if text.lstrip("-").isdigit() else _positive(text)
-    return value - 1
+_positive = _int_at_least(1)
 
 
 def _peer_list(text):
@@ -181,13 +182,15 @@ def cmd_info(args):
     try:
         state_dict = loading.load_state_dict(str(path))
     except loading.LoadError as exc:
-        raise CLIError(f"{path}: {exc}") from None
-    report = {"file": str(path), "format": _format_of(loading, path), "num_keys": len(state_dict)}
+        raise CLIError(f"{path}: {exc}") from exc
+    report = {"file": str(path), "format": _format_of(path), "checkpoint_entry": getattr(state_dict, "source", ""),
+              "num_keys": len(state_dict)}
     report.update(_describe(loading, state_dict, prefix))
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
-    print(f"{report['file']}: {report['format']}, {report['num_keys']} arrays")
+    entry = f", state_dict from entry {report['checkpoint_entry']}" if report["checkpoint_entry"] else ""
+    print(f"{report['file']}: {report['format']}, {report['num_keys']} arrays{entry}")
     if not report["rnns"]:
         print("no RNN/LSTM/GRU weights found")
     for rnn in report["rnns"]:
@@ -203,37 +206,47 @@ def cmd_info(args):
     return 0
 
 
-def _format_of(loading, path):
-    describe = getattr(loading, "detect_format", None) or getattr(loading, "file_format", None)
-    if describe is not None:
-        return str(describe(str(path)))
+def _format_of(path):
+    """The container, told by its first bytes as fastrnn.loading tells it (the extension is not trusted)."""
+    import zipfile
+
+    from fastrnn._torchfile import LEGACY_MAGIC
+
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head[:2] == b"PK":
-        return "npz" if path.suffix == ".npz" else "torch zip (torch.save)"
-    if head[:1] == b"\x80":
-        return "torch legacy pickle"
-    return "safetensors" if path.suffix == ".safetensors" else "unknown"
+        head = f.read(max(len(LEGACY_MAGIC), 16))
+    if head.startswith(b"PK"):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        return "npz" if names and all(n.endswith(".npy") for n in names) else "torch.save zip"
+    if head.startswith(LEGACY_MAGIC):
+        return "torch.save legacy (pre-1.6 stream)"
+    return "safetensors" if head[8:9] == b"{" else "unknown"
 
 
 def _describe(loading, state_dict, prefix):
-    groups = loading.find_rnns(state_dict)
+    """Every RNN group the loader discovers (its own discovery, so info and load agree) and the other keys."""
+    shapes = {name: value.shape for name, value in state_dict.items()}
+    groups = loading._find_groups(shapes)
+    used = {group_prefix + name for group_prefix, names in groups.items() for name in names}
     if prefix is not None:
-        groups = [g for g in groups if g.prefix == prefix]
-        if not groups:
-            raise CLIError(f"no RNN weights under prefix {prefix!r}")
-    rnns, used = [], set()
-    for group in groups:
-        keys = list(group.keys)
-        used.update(keys)
-        rnns.append({
-            "prefix": group.prefix,
-            "module": group.describe(),
-            "config": dict(group.config),
-            "parameters": int(sum(state_dict[k].size for k in keys)),
-            "dtypes": sorted({str(state_dict[k].dtype) for k in keys}),
-            "keys": keys,
-        })
+        if prefix not in groups and prefix + "." in groups:
+            prefix += "."
+        if prefix not in groups:
+            raise CLIError(f"no RNN weights under prefix {prefix!r}; candidates: {', '.join(map(repr, groups))}")
+        groups = {prefix: groups[prefix]}
+    rnns = []
+    for group_prefix, names in groups.items():
+        keys = [group_prefix + name for name in names]
+        entry = {"prefix": group_prefix.rstrip("."), "keys": keys,
+                 "parameters": int(sum(state_dict[k].size for k in keys)),
+                 "dtypes": sorted({str(state_dict[k].dtype) for k in keys})}
+        try:
+            config = loading._infer(group_prefix, names, shapes, "")
+        except loading.LoadError as exc:
+            entry.update(module=f"unusable: {exc}", config=None)
+        else:
+            entry.update(module=str(config), config={k: getattr(config, k) for k in config.__dataclass_fields__})
+        rnns.append(entry)
     others = [{"key": k, **_summarize_array(v), "numel": int(v.size)} for k, v in state_dict.items() if k not in used]
     return {"rnns": rnns, "other_keys": others}
 
@@ -242,11 +255,15 @@ def _describe(loading, state_dict, prefix):
 
 def _load_array(path, what):
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise CLIError(f"{what} {path}: no such file") from None
     except (OSError, ValueError) as exc:
         raise CLIError(f"{what} {path}: not a .npy array ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise CLIError(f"{what} {path}: an .npz archive; expected a single .npy array (np.save)")
+    return array
 
 
 def cmd_run(args):
@@ -258,11 +275,18 @@ def cmd_run(args):
         input_path = EXAMPLE_INPUT
     x = _load_array(input_path, "--input")
     lengths = None if args.lengths is None else _load_array(args.lengths, "--lengths")
+    cell = not hasattr(module, "num_layers")
+    if cell and lengths is not None:
+        raise CLIError(f"--lengths: {module!r} is a cell, which takes one timestep and no lengths")
     try:
-        out, states = module(x, lengths=lengths)
+        if cell:
+            out = states = module(x)
+        else:
+            out, states = module(x, lengths=lengths)
     except (ValueError, TypeError) as exc:
         raise CLIError(f"--input {input_path}: {exc} (model: {module!r})") from None
     h_n, c_n = states if isinstance(states, tuple) else (states, None)
+    out = h_n if cell else out
     if args.output:
         np.save(args.output, out)
     if args.state_out:
@@ -295,7 +319,7 @@ def build_parser():
     bench.add_argument("--hidden-size", type=_positive, help="default 256")
     bench.add_argument("--layers", type=_positive, help="default 1")
     bench.add_argument("--bidirectional", action="store_true")
-    bench.add_argument("--proj-size", type=_non_negative, help="LSTM projection size (default 0: none)")
+    bench.add_argument("--proj-size", type=_int_at_least(0), help="LSTM projection size (default 0: none)")
     bench.add_argument("--batch", type=_positive, help="default 1")
     bench.add_argument("--seq-len", type=_positive, help="timesteps per call (default 100)")
     bench.add_argument("--stream", action="store_true", help="time single-step calls that carry the state")
@@ -339,6 +363,9 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
+    except BrokenPipeError:  # `fastrnn info | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("fastrnn: interrupted", file=sys.stderr)
         return 130
