@@ -93,12 +93,11 @@ def _resolve_global(module, name, where):
         return _Global("storage class", _UNTYPED)
     if module == "torch" and name in _TORCH_DTYPES:
         return _Global("dtype", _TORCH_DTYPES[name])
-    hint = ""
-    if module.startswith("torch") and (name.endswith("Storage") or module == "torch"):
+    if module in ("torch", "torch.storage"):
         hint = " (an unsupported dtype or storage type, e.g. quantised or float8)"
-    elif not module.startswith(("torch", "collections")):
-        hint = (" (the file holds a pickled Python object, not just tensors; save model.state_dict() with "
-                "torch.save instead)")
+    else:
+        hint = (" (the file holds a pickled Python object, not just tensors, e.g. torch.save(model); save "
+                "model.state_dict() instead)")
     raise LoadError(f"{where}: refusing forbidden global '{full}'{hint}; fastrnn only rebuilds tensors, "
                     f"OrderedDicts and plain values and never runs code from a file")
 
@@ -139,7 +138,7 @@ class Tensor:
         return result_dtype(self.dtype_name)
 
     def __repr__(self):
-        return f"Tensor(shape={self.shape}, dtype={self.dtype_name}, storage={self.storage.key!r})"
+        return f"Tensor(shape={self.shape}, dtype={self.dtype_name}, storage={self.storage.storage.key!r})"
 
 
 def _is_int(value):
