@@ -105,6 +105,7 @@ def make_pair(kind, rng, dtype=np.float32, weight_scale=None, **options):
     import fastrnn
 
     name, kwargs = module_args(kind, **options)
+    torch.set_num_threads(1)  # torch is only the oracle here; its thread pool would fight the BLAS under test
     tdtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
     tmod = getattr(torch.nn, name)(**kwargs).to(tdtype)
     scale = weight_scale if weight_scale is not None else 1.0 / np.sqrt(options["hidden_size"])
