@@ -6,6 +6,7 @@ Environment switches (portable, optimised defaults):
 """
 import os
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -22,7 +23,7 @@ extensions = [
     Extension(
         "fastrnn._engine",
         sources=["fastrnn/_engine.pyx", "src_c/kernels.c"],
-        include_dirs=["src_c"],
+        include_dirs=["src_c", numpy.get_include()],
         extra_compile_args=compile_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )

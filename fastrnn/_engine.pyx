@@ -15,16 +15,74 @@ Rows of x/out/gates are (t, b) pairs in the caller's order: time-major (t*B + b)
 (b*T + t); the loop only sees strides, so batch_first costs no transpose. The output of direction d
 lives at column offset d*P of `out`, which is the next layer's input as it stands. With `active`
 (variable lengths, rows sorted by decreasing length), step t only touches the first active[t] rows.
+
+Small layers skip BLAS in the time loop: when a step has one batch row, one fused C kernel streams W_hh
+(packed once at load time into panels that interleave the gates of 16 hidden units) and applies the gate
+math while the dot products are in registers. Larger layers keep BLAS, which wins there (see
+`Layer.__init__`). The kernels' instruction set (generic or AVX2+FMA) is chosen once at import from what
+the CPU supports, capped by the environment variable FASTRNN_ISA=generic|avx2.
 """
+import os
+import warnings
+
+import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
+
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBUF_FORMAT
 from cython cimport floating
 
 from fastrnn._blas cimport gemm, gemv
 from fastrnn._kernels cimport (
+    FRNN_ACT_IDENTITY, FRNN_ISA_GENERIC, FRNN_ISA_AVX2, frnn_cpu_isa, frnn_set_isa, frnn_get_isa, frnn_lanes,
     frnn_lstm_step_f32, frnn_lstm_step_f64, frnn_gru_step_f32, frnn_gru_step_f64,
     frnn_rnn_step_f32, frnn_rnn_step_f64, frnn_copy_rows_f32, frnn_copy_rows_f64,
     frnn_sigmoid_f32, frnn_sigmoid_f64, frnn_tanh_f32, frnn_tanh_f64,
+    frnn_packed_size_f32, frnn_packed_size_f64, frnn_pack_f32, frnn_pack_f64,
+    frnn_lstm_rec_f32, frnn_lstm_rec_f64, frnn_gru_rec_f32, frnn_gru_rec_f64, frnn_rnn_rec_f32, frnn_rnn_rec_f64,
 )
+
+# ---- instruction set of the kernels, chosen once at import ----
+ISA_NAMES = ("generic", "avx2")
+
+
+def cpu_isa():
+    """The best kernel instruction set this CPU and OS run: 'generic' or 'avx2' (AVX2 + FMA)."""
+    return ISA_NAMES[frnn_cpu_isa()]
+
+
+def isa():
+    """The instruction set the kernels use now."""
+    return ISA_NAMES[frnn_get_isa()]
+
+
+def _set_isa(str name):
+    """Use the kernels of `name` ('generic' or 'avx2') from now on (tests and benchmarks)."""
+    if name not in ISA_NAMES:
+        raise ValueError(f"isa: expected one of {ISA_NAMES}, got {name!r}")
+    level = ISA_NAMES.index(name)
+    if level > frnn_cpu_isa():
+        raise ValueError(f"isa: this CPU cannot run {name!r} (best: {cpu_isa()!r})")
+    frnn_set_isa(level)
+
+
+def _init_isa():
+    requested = os.environ.get("FASTRNN_ISA", "").strip().lower()
+    best = frnn_cpu_isa()
+    if requested and requested not in ISA_NAMES:
+        warnings.warn(f"FASTRNN_ISA={requested!r} is not one of {ISA_NAMES}; using {ISA_NAMES[best]!r}",
+                      RuntimeWarning)
+        requested = ""
+    level = ISA_NAMES.index(requested) if requested else best
+    if level > best:
+        warnings.warn(f"FASTRNN_ISA={requested!r}: this CPU cannot run it; using {ISA_NAMES[best]!r}",
+                      RuntimeWarning)
+        level = best
+    frnn_set_isa(level)
+
+
+_init_isa()
 
 # Cell kinds, as passed to Layer(kind, ...).
 cdef enum:
@@ -48,6 +106,9 @@ cdef struct LayerSpec:
     void *w_hh[2]
     void *b_hn[2]
     void *w_hr[2]
+    void *w_hh_pk[2]      # W_hh in panels for the fused one-row step, or NULL (BLAS path only)
+    void *w_hr_pk[2]      # W_hr in panels, with w_hh_pk and a projection
+    void *w_ih_pk         # W_ih (both directions) in panels, with w_hh_pk: one-row input projections
 
 
 cdef inline void _lstm_step(Py_ssize_t n, Py_ssize_t H, floating *g, Py_ssize_t ldg, floating *c,
@@ -66,12 +127,36 @@ cdef inline void _gru_step(Py_ssize_t n, Py_ssize_t H, floating *gx, Py_ssize_t 
         frnn_gru_step_f64(n, H, gx, ldx, gh, b_hn, h, o, ldo)
 
 
-cdef inline void _rnn_step(Py_ssize_t n, Py_ssize_t H, floating *pre, Py_ssize_t ldp, int relu,
+cdef inline void _rnn_step(Py_ssize_t n, Py_ssize_t H, floating *pre, Py_ssize_t ldp, int act,
                            floating *h, floating *o, Py_ssize_t ldo) noexcept nogil:
     if floating is float:
-        frnn_rnn_step_f32(n, H, pre, ldp, relu, h, o, ldo)
+        frnn_rnn_step_f32(n, H, pre, ldp, act, h, o, ldo)
     else:
-        frnn_rnn_step_f64(n, H, pre, ldp, relu, h, o, ldo)
+        frnn_rnn_step_f64(n, H, pre, ldp, act, h, o, ldo)
+
+
+cdef inline void _lstm_rec(Py_ssize_t H, Py_ssize_t K, const floating *w, const floating *v,
+                           const floating *g, floating *c, floating *h) noexcept nogil:
+    if floating is float:
+        frnn_lstm_rec_f32(H, K, w, v, g, c, h)
+    else:
+        frnn_lstm_rec_f64(H, K, w, v, g, c, h)
+
+
+cdef inline void _gru_rec(Py_ssize_t H, const floating *w, const floating *h_prev, const floating *gx,
+                          const floating *b_hn, floating *h) noexcept nogil:
+    if floating is float:
+        frnn_gru_rec_f32(H, w, h_prev, gx, b_hn, h)
+    else:
+        frnn_gru_rec_f64(H, w, h_prev, gx, b_hn, h)
+
+
+cdef inline void _rnn_rec(Py_ssize_t H, Py_ssize_t K, const floating *w, const floating *v,
+                          const floating *pre, int act, floating *h) noexcept nogil:
+    if floating is float:
+        frnn_rnn_rec_f32(H, K, w, v, pre, act, h)
+    else:
+        frnn_rnn_rec_f64(H, K, w, v, pre, act, h)
 
 
 cdef inline void _copy_rows(Py_ssize_t n, Py_ssize_t H, const floating *src, Py_ssize_t lds,
@@ -93,14 +178,34 @@ cdef inline void _hidden_proj(Py_ssize_t n, Py_ssize_t GH, Py_ssize_t P, const f
              dst, <int>ld_dst)
 
 
+cdef inline void _fused_row(int kind, Py_ssize_t H, Py_ssize_t P, floating *g_t,
+                            const floating *w_hh_pk, const floating *b_hn, const floating *w_hr_pk,
+                            floating *h, floating *c, floating *o_t, floating *scratch) noexcept nogil:
+    """One step of one batch row through the packed-panel kernels: no BLAS call, W_hh read once.
+    The new state goes to scratch first (every unit's dot products read the whole old h)."""
+    cdef floating *h_new = scratch
+    if kind == KIND_LSTM:
+        _lstm_rec(H, P, w_hh_pk, h, g_t, c, scratch)
+        if w_hr_pk != NULL:
+            h_new = scratch + H
+            _rnn_rec(P, H, w_hr_pk, scratch, <floating *>NULL, FRNN_ACT_IDENTITY, h_new)
+    elif kind == KIND_GRU:
+        _gru_rec(H, w_hh_pk, h, g_t, b_hn, scratch)
+    else:
+        _rnn_rec(H, P, w_hh_pk, h, g_t, kind == KIND_RNN_RELU, scratch)
+    _copy_rows(1, P, h_new, P, h, P)
+    _copy_rows(1, P, h_new, P, o_t, P)
+
+
 cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t P,
                          floating *gates, Py_ssize_t g_ts, Py_ssize_t g_bs,
                          const floating *w_hh, const floating *b_hn, const floating *w_hr,
+                         const floating *w_hh_pk, const floating *w_hr_pk,
                          floating *h, floating *c,
                          floating *out, Py_ssize_t o_ts, Py_ssize_t o_bs,
                          const Py_ssize_t *active, bint reverse, floating *scratch) noexcept nogil:
     """One direction of one layer over T steps. h (B x P) and c (B x H) hold the initial state on
-    entry and the final state on return; scratch holds B*3H (GRU) or B*H (LSTM with projection)."""
+    entry and the final state on return; scratch holds what Layer.scratch_size(B) says."""
     cdef Py_ssize_t s, t, n
     cdef Py_ssize_t GH = num_gates(kind) * H
     cdef floating *g_t
@@ -112,7 +217,9 @@ cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_
             continue
         g_t = gates + t * g_ts
         o_t = out + t * o_ts
-        if kind == KIND_GRU:
+        if n == 1 and w_hh_pk != NULL:
+            _fused_row(kind, H, P, g_t, w_hh_pk, b_hn, w_hr_pk, h, c, o_t, scratch)
+        elif kind == KIND_GRU:
             _hidden_proj(n, GH, P, h, w_hh, 0, scratch, GH)
             _gru_step(n, H, g_t, g_bs, scratch, b_hn, h, o_t, o_bs)
         elif kind == KIND_LSTM:
@@ -130,15 +237,24 @@ cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_
 
 
 cdef void _input_proj(Py_ssize_t rows, Py_ssize_t I, Py_ssize_t N, const floating *x,
-                      const floating *w_ih, const floating *bias, floating *gates) noexcept nogil:
+                      const floating *w_ih, const floating *w_ih_pk, const floating *bias,
+                      floating *gates) noexcept nogil:
     """gates (rows x N) = bias + x (rows x I) @ w_ih^T, bias broadcast over rows (or absent)."""
     cdef Py_ssize_t r
     cdef floating beta = 0
+    if rows == 1 and w_ih_pk != NULL:
+        # one row (a streaming step): a gemm would first copy all of W_ih into its packing buffer, and
+        # even gemv costs more than the panel kernel on these small layers
+        _rnn_rec(N, I, w_ih_pk, x, bias, FRNN_ACT_IDENTITY, gates)
+        return
     if bias != NULL:
         for r in range(rows):
             _copy_rows(1, N, bias, N, gates + r * N, N)
         beta = 1
-    gemm(False, True, <int>rows, <int>N, <int>I, <floating>1, x, <int>I, w_ih, <int>I, beta, gates, <int>N)
+    if rows == 1:
+        gemv(<int>N, <int>I, <floating>1, w_ih, <int>I, x, beta, gates)
+    else:
+        gemm(False, True, <int>rows, <int>N, <int>I, <floating>1, x, <int>I, w_ih, <int>I, beta, gates, <int>N)
 
 
 cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_first, const floating *x,
@@ -147,7 +263,8 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
     cdef Py_ssize_t D = L.num_directions, GH = L.gate_rows, H = L.hidden_size, P = L.out_size
     cdef Py_ssize_t N = D * GH, DP = D * P, d
     cdef Py_ssize_t g_ts, g_bs, o_ts, o_bs
-    _input_proj(T * B, L.input_size, N, x, <const floating *>L.w_ih, <const floating *>L.bias, gates)
+    _input_proj(T * B, L.input_size, N, x, <const floating *>L.w_ih, <const floating *>L.w_ih_pk,
+                <const floating *>L.bias, gates)
     if batch_first:
         g_ts, g_bs, o_ts, o_bs = N, T * N, DP, T * DP
     else:
@@ -156,6 +273,7 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
         _run_direction(L.kind, T, B, H, P, gates + d * GH, g_ts, g_bs,
                        <const floating *>L.w_hh[d], <const floating *>L.b_hn[d],
                        <const floating *>L.w_hr[d],
+                       <const floating *>L.w_hh_pk[d], <const floating *>L.w_hr_pk[d],
                        h + d * B * P, c + d * B * H if c != NULL else NULL,
                        out + d * P, o_ts, o_bs, active, d == 1, scratch)
 
@@ -164,7 +282,22 @@ cdef void *_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint writable,
     """Pointer to the data of a C-contiguous buffer holding at least `count` items of `itemsize`.
 
     The engine trusts the Python layer for shapes, but checks sizes here so a wrong call can never
-    read or write out of bounds. The pointer stays valid while the caller holds the array."""
+    read or write out of bounds. The pointer stays valid while the caller holds the array.
+    A well-formed numpy array is checked through its struct (tens of ns: this runs six times per
+    Layer.forward, which matters for one-step streaming calls); anything else goes through the buffer
+    protocol, which also words the errors."""
+    cdef cnp.ndarray arr
+    if type(a) is cnp.ndarray:
+        arr = <cnp.ndarray>a
+        if (cnp.PyArray_TYPE(arr) == (cnp.NPY_FLOAT32 if itemsize == 4 else cnp.NPY_FLOAT64)
+                and cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)
+                and cnp.PyArray_ISNOTSWAPPED(arr) and (not writable or cnp.PyArray_ISWRITEABLE(arr))
+                and cnp.PyArray_NBYTES(arr) >= count * itemsize):
+            return cnp.PyArray_DATA(arr)
+    return _buffer_data(a, count, itemsize, writable, name)
+
+
+cdef void *_buffer_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint writable, str name) except NULL:
     cdef Py_buffer view
     cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0)
     PyObject_GetBuffer(a, &view, flags)
@@ -180,18 +313,48 @@ cdef void *_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint writable,
         PyBuffer_Release(&view)
 
 
+def _packed_wins(int kind, Py_ssize_t H, Py_ssize_t P, Py_ssize_t itemsize):
+    """Whether the fused panel kernel beats BLAS gemv + gate kernel for a one-row step (load-time choice)."""
+    return num_gates(kind) * H * P * itemsize <= _PACKED_MAX_BYTES
+
+
+# Largest W_hh (bytes) the packed kernel takes by default: measured crossover, see bench/FLOOR.md.
+_PACKED_MAX_BYTES = 64 << 20
+
+
+def _pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, Py_ssize_t itemsize):
+    """W (G*H x K, torch layout) -> a new array of panels (layout in src_c/fastrnn_kernels.h)."""
+    cdef Py_ssize_t size
+    if itemsize == 4:
+        size = frnn_packed_size_f32(G, H, K)
+        out = np.empty(size, np.float32)
+        frnn_pack_f32(G, H, K, <const float *>_data(w, G * H * K, 4, False, "w"), K,
+                      <float *>_data(out, size, 4, True, "packed"))
+    else:
+        size = frnn_packed_size_f64(G, H, K)
+        out = np.empty(size, np.float64)
+        frnn_pack_f64(G, H, K, <const double *>_data(w, G * H * K, 8, False, "w"), K,
+                      <double *>_data(out, size, 8, True, "packed"))
+    out.flags.writeable = False
+    return out
+
+
 cdef class Layer:
     """One layer's weights in the engine's layout (built by fastrnn._layout), both directions.
 
     w_ih (D*G*H, I) and bias (D*G*H or None) are the directions stacked so the input projection is one
     gemm; w_hh[d] (G*H, P), b_hn[d] (H, GRU only, or None), w_hr[d] (P, H, LSTM projection, or None).
     All arrays C-contiguous, of one float dtype.
+
+    recurrent: 'auto' (default), 'packed' or 'blas': how a step with one batch row computes W_hh h.
+    'packed' copies W_hh (and W_hr) once into panels for the fused kernel; 'auto' does so where that
+    beats BLAS gemv on the measured crossover (bench/FLOOR.md), i.e. while W_hh is small.
     """
     cdef LayerSpec spec
     cdef readonly Py_ssize_t itemsize
     cdef readonly object arrays           # keeps every weight array alive while spec points into them
 
-    def __init__(self, int kind, w_ih, bias, list w_hh, list b_hn, list w_hr):
+    def __init__(self, int kind, w_ih, bias, list w_hh, list b_hn, list w_hr, str recurrent="auto"):
         cdef Py_ssize_t d, D = len(w_hh)
         if kind not in (KIND_RNN_TANH, KIND_RNN_RELU, KIND_LSTM, KIND_GRU):
             raise ValueError(f"unknown kind {kind}")
@@ -213,6 +376,8 @@ cdef class Layer:
         self.spec.bias = _data(bias, D * G * H, s, False, "bias") if bias is not None else NULL
         for d in range(2):
             self.spec.w_hh[d] = self.spec.b_hn[d] = self.spec.w_hr[d] = NULL
+            self.spec.w_hh_pk[d] = self.spec.w_hr_pk[d] = NULL
+        self.spec.w_ih_pk = NULL
         for d in range(D):
             self.spec.w_hh[d] = _data(w_hh[d], G * H * P, s, False, "w_hh")
             if b_hn[d] is not None:
@@ -221,6 +386,26 @@ cdef class Layer:
                 self.spec.w_hr[d] = _data(w_hr[d], P * H, s, False, "w_hr")
             elif P != H:
                 raise ValueError("w_hh columns must equal hidden_size without a projection")
+        if recurrent not in ("auto", "packed", "blas"):
+            raise ValueError(f"recurrent: expected 'auto', 'packed' or 'blas', got {recurrent!r}")
+        if recurrent == "packed" or (recurrent == "auto" and _packed_wins(kind, H, P, s)):
+            panels = _pack(1, D * G * H, I, w_ih, s)
+            packed = [panels]
+            self.spec.w_ih_pk = _data(panels, panels.size, s, False, "w_ih packed")
+            for d in range(D):
+                panels = _pack(G, H, P, w_hh[d], s)
+                packed.append(panels)
+                self.spec.w_hh_pk[d] = _data(panels, panels.size, s, False, "w_hh packed")
+                if w_hr[d] is not None:
+                    panels = _pack(1, P, H, w_hr[d], s)
+                    packed.append(panels)
+                    self.spec.w_hr_pk[d] = _data(panels, panels.size, s, False, "w_hr packed")
+            self.arrays += tuple(packed)
+
+    @property
+    def recurrent(self):
+        """'packed' if one-row steps use the fused panel kernel, else 'blas'."""
+        return "packed" if self.spec.w_hh_pk[0] != NULL else "blas"
 
     @property
     def kind(self):
@@ -248,11 +433,17 @@ cdef class Layer:
 
     def scratch_size(self, Py_ssize_t B):
         """Items of scratch `forward` needs for a batch of B rows (at least 1)."""
+        return self._scratch_size(B)
+
+    cdef Py_ssize_t _scratch_size(self, Py_ssize_t B):
+        cdef Py_ssize_t blas = 1, fused = 0
         if self.spec.kind == KIND_GRU:
-            return max(1, B * self.spec.gate_rows)
-        if self.spec.w_hr[0] != NULL:
-            return max(1, B * self.spec.hidden_size)
-        return 1
+            blas = B * self.spec.gate_rows
+        elif self.spec.w_hr[0] != NULL:
+            blas = B * self.spec.hidden_size
+        if self.spec.w_hh_pk[0] != NULL:
+            fused = self.spec.hidden_size + self.spec.out_size
+        return max(1, blas, fused)
 
     def forward(self, x, Py_ssize_t T, Py_ssize_t B, bint batch_first, h, c, out, gates, scratch,
                 active=None):
@@ -273,7 +464,7 @@ cdef class Layer:
         cdef void *pc = _data(c, D * B * H, s, True, "c") if self.spec.kind == KIND_LSTM else NULL
         cdef void *po = _data(out, rows * D * P, s, True, "out")
         cdef void *pg = _data(gates, rows * D * self.spec.gate_rows, s, True, "gates")
-        cdef void *pscr = _data(scratch, self.scratch_size(B), s, True, "scratch")
+        cdef void *pscr = _data(scratch, self._scratch_size(B), s, True, "scratch")
         cdef const Py_ssize_t[::1] act
         cdef const Py_ssize_t *pa = NULL
         if active is not None:

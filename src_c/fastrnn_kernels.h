@@ -1,19 +1,36 @@
-/* fastrnn gate kernels: the elementwise math of one timestep, applied to the pre-activations that the
- * engine's gemms produced. Plain C99, no Python.h, no allocation.
+/* fastrnn kernels: the elementwise gate math of one timestep, and a fused recurrent step (packed W_hh
+ * mat-vec + gate math) for one batch row. Plain C99 + GCC vector extensions, no Python.h, no allocation.
  *
- * Pointer names carry their layout: `_bg` is (batch rows, gate columns), `_bh` is (batch rows, hidden).
- * Rows of a `gates`/`out` matrix are `ld_*` elements apart (the engine writes interleaved layouts);
- * state buffers (`h_bh`, `c_bh`, `gh_bg`) are contiguous.
+ * Pointer names carry their layout: `_bg` is (batch rows, gate columns), `_bh` is (batch rows, hidden),
+ * `_g` / `_h` / `_k` one row of gate / hidden / input values. Rows of a `gates`/`out` matrix are `ld_*`
+ * elements apart (the engine writes interleaved layouts); state buffers (`h_bh`, `c_bh`, `gh_bg`) are
+ * contiguous.
  *
  * Gate order is torch's: LSTM [i, f, g, o], GRU [r, z, n].
  *   LSTM: i,f,o = sigmoid(.), g = tanh(.), c' = f*c + i*g, h' = o*tanh(c')
  *   GRU:  r,z = sigmoid(gx + gh), n = tanh(gx_n + r*(gh_n + b_hn)), h' = (1-z)*n + z*h
  *   RNN:  h' = tanh(pre) or relu(pre)
+ *
+ * Packed panels (`w_pkgu`): a weight matrix W (G*H x K, torch's row order: gate-major) regrouped so one
+ * pass over memory yields all G gates of LANES hidden units: panel p holds, for k = 0..K-1, for each gate
+ * g, the LANES weights W[g*H + p*LANES + u, k], u = 0..LANES-1 (zero past H). LANES = frnn_lanes(itemsize)
+ * = 16 floats or 8 doubles; the same layout serves every instruction set.
+ *
+ * Instruction set: the public functions dispatch on a level chosen once (frnn_set_isa): 0 = generic
+ * (SSE2 on x86-64, plain C elsewhere), 1 = AVX2+FMA. frnn_cpu_isa() is the best level this CPU and OS run.
  */
 #ifndef FASTRNN_KERNELS_H
 #define FASTRNN_KERNELS_H
 
 #include <stddef.h>
+
+enum { FRNN_ACT_TANH = 0, FRNN_ACT_RELU = 1, FRNN_ACT_IDENTITY = 2 };
+enum { FRNN_ISA_GENERIC = 0, FRNN_ISA_AVX2 = 1 };
+
+int frnn_cpu_isa(void);
+void frnn_set_isa(int level);  /* callers pass a level <= frnn_cpu_isa() */
+int frnn_get_isa(void);
+ptrdiff_t frnn_lanes(ptrdiff_t itemsize);
 
 #define FRNN_DECLARE(real, sfx)                                                                   \
     /* sigmoid/tanh applied to n contiguous values, in place (used by tests and cells). */        \
@@ -28,12 +45,28 @@
     void frnn_gru_step_##sfx(ptrdiff_t n, ptrdiff_t H, const real *gx_bg, ptrdiff_t ld_gx,        \
                              const real *gh_bg, const real *b_hn, real *h_bh, real *out_bh,       \
                              ptrdiff_t ld_out);                                                   \
-    /* pre_bh (n x H, stride ld_pre): pre-activations; relu != 0 selects relu over tanh. */       \
+    /* pre_bh (n x H, stride ld_pre): pre-activations; act: FRNN_ACT_TANH / RELU / IDENTITY. */   \
     void frnn_rnn_step_##sfx(ptrdiff_t n, ptrdiff_t H, const real *pre_bh, ptrdiff_t ld_pre,      \
-                             int relu, real *h_bh, real *out_bh, ptrdiff_t ld_out);               \
+                             int act, real *h_bh, real *out_bh, ptrdiff_t ld_out);                \
     /* Copy n rows of H values from src (stride ld_src) to dst (stride ld_dst). */                \
     void frnn_copy_rows_##sfx(ptrdiff_t n, ptrdiff_t H, const real *src, ptrdiff_t ld_src,        \
-                              real *dst, ptrdiff_t ld_dst);
+                              real *dst, ptrdiff_t ld_dst);                                       \
+    /* Items of the packed form of a (G*H x K) matrix: ceil(H / LANES) * LANES * G * K. */        \
+    ptrdiff_t frnn_packed_size_##sfx(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K);                      \
+    /* Pack w_gk (G*H x K, row stride ld_w, torch layout) into panels w_pkgu (see above). */      \
+    void frnn_pack_##sfx(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const real *w_gk, ptrdiff_t ld_w, \
+                         real *w_pkgu);                                                           \
+    /* Fused LSTM step, one row: pre = gates_g (4H, input part + bias) + W v_k (W packed, K = P); \
+     * c_h updated in place; h_h (H) receives h'. h_h must not alias v_k. */                      \
+    void frnn_lstm_rec_##sfx(ptrdiff_t H, ptrdiff_t K, const real *w_pkgu, const real *v_k,       \
+                             const real *gates_g, real *c_h, real *h_h);                          \
+    /* Fused GRU step, one row: gh = W h_prev_h (packed, K = H), then the GRU gate math with      \
+     * gx_g (3H) and b_hn (H or NULL); h_h (H, not aliasing h_prev_h) receives h'. */             \
+    void frnn_gru_rec_##sfx(ptrdiff_t H, const real *w_pkgu, const real *h_prev_h,                \
+                            const real *gx_g, const real *b_hn, real *h_h);                       \
+    /* Fused RNN step / projection, one row: h_h = act(pre_h + W v_k), pre_h may be NULL. */      \
+    void frnn_rnn_rec_##sfx(ptrdiff_t H, ptrdiff_t K, const real *w_pkgu, const real *v_k,        \
+                            const real *pre_h, int act, real *h_h);
 
 FRNN_DECLARE(float, f32)
 FRNN_DECLARE(double, f64)

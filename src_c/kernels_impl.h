@@ -1,96 +1,205 @@
-/* Body of the gate kernels, included once per precision by kernels.c with REAL, SFX, EXP and TANH
- * defined: one source for float and double. */
+/* Kernel bodies, included by kernels_isa.h once per precision (REAL, SFX, VEC, VINT, LANES) inside each
+ * instruction set (ISA): one source for float/double x generic/avx2. Everything here is static; the
+ * dispatching public functions live in kernels.c. The formulas are in fastrnn_kernels.h.
+ *
+ * Unit tails (H not a multiple of LANES) go through zero-padded loads and partial stores, so every
+ * lane computes on defined values and nothing past H is read or written.
+ */
+#define FN__(name, sfx, isa) name##_##sfx##_##isa
+#define FN_(name, sfx, isa) FN__(name, sfx, isa)
+#define FN(name) FN_(name, SFX, ISA)
 
-#define FN_(name, sfx) name##_##sfx
-#define FN(name, sfx) FN_(name, sfx)
-
-static inline REAL FN(sigmoid1, SFX)(REAL x)
+/* The first n (>= 1) values at p, zeros in the other lanes. */
+FRNN_ALWAYS_INLINE VEC FN(load)(const REAL *p, ptrdiff_t n)
 {
-    /* exp of a non-positive argument only: never overflows, so saturation gives exactly 0 or 1. */
-    if (x >= 0) {
-        return (REAL)1 / ((REAL)1 + EXP(-x));
-    }
-    REAL e = EXP(x);
-    return e / ((REAL)1 + e);
+    VEC v = {0};
+    if (n >= LANES) memcpy(&v, p, sizeof v);  /* constant size: one unaligned vector load */
+    else memcpy(&v, p, (size_t)n * sizeof(REAL));
+    return v;
 }
 
-void FN(frnn_sigmoid, SFX)(ptrdiff_t n, REAL *x)
+FRNN_ALWAYS_INLINE void FN(store)(REAL *p, VEC v, ptrdiff_t n)
 {
-    for (ptrdiff_t k = 0; k < n; ++k) x[k] = FN(sigmoid1, SFX)(x[k]);
+    if (n >= LANES) memcpy(p, &v, sizeof v);
+    else memcpy(p, &v, (size_t)n * sizeof(REAL));
 }
 
-void FN(frnn_tanh, SFX)(ptrdiff_t n, REAL *x)
+/* NaN-propagating select: lanes where mask is true (-1) take a, the others b. */
+FRNN_ALWAYS_INLINE VEC FN(select)(VINT mask, VEC a, VEC b)
 {
-    for (ptrdiff_t k = 0; k < n; ++k) x[k] = TANH(x[k]);
+    return (VEC)(((VINT)a & mask) | ((VINT)b & ~mask));
 }
 
-void FN(frnn_lstm_step, SFX)(ptrdiff_t n, ptrdiff_t H, const REAL *gates_bg, ptrdiff_t ld_gates,
-                             REAL *c_bh, REAL *h_bh, REAL *out_bh, ptrdiff_t ld_out)
+FRNN_ALWAYS_INLINE VEC FN(relu)(VEC x)
 {
-    for (ptrdiff_t b = 0; b < n; ++b) {
-        const REAL *gi = gates_bg + b * ld_gates, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
-        REAL *c = c_bh + b * H, *h = h_bh + b * H;
-        for (ptrdiff_t j = 0; j < H; ++j) {
-            REAL c_new = FN(sigmoid1, SFX)(gf[j]) * c[j] + FN(sigmoid1, SFX)(gi[j]) * TANH(gg[j]);
-            c[j] = c_new;
-            h[j] = FN(sigmoid1, SFX)(go[j]) * TANH(c_new);
-        }
-        if (out_bh) {
-            REAL *o = out_bh + b * ld_out;
-            for (ptrdiff_t j = 0; j < H; ++j) o[j] = h[j];
-        }
-    }
+    /* a comparison, not max(): NaN < 0 is false, so NaN propagates like torch's relu */
+    return FN(select)(x < (REAL)0, (VEC){0}, x);
 }
 
-void FN(frnn_gru_step, SFX)(ptrdiff_t n, ptrdiff_t H, const REAL *gx_bg, ptrdiff_t ld_gx,
-                            const REAL *gh_bg, const REAL *b_hn, REAL *h_bh, REAL *out_bh,
-                            ptrdiff_t ld_out)
+/* ---- gate math on one panel vector of units; n valid lanes of the state pointers ---- */
+
+FRNN_ALWAYS_INLINE void FN(lstm_cell)(VEC i, VEC f, VEC g, VEC o, REAL *c, REAL *h, ptrdiff_t n)
 {
-    for (ptrdiff_t b = 0; b < n; ++b) {
-        const REAL *xr = gx_bg + b * ld_gx, *xz = xr + H, *xn = xr + 2 * H;
-        const REAL *hr = gh_bg + b * 3 * H, *hz = hr + H, *hn = hr + 2 * H;
-        REAL *h = h_bh + b * H;
-        for (ptrdiff_t j = 0; j < H; ++j) {
-            REAL r = FN(sigmoid1, SFX)(xr[j] + hr[j]);
-            REAL z = FN(sigmoid1, SFX)(xz[j] + hz[j]);
-            REAL nn = TANH(xn[j] + r * (hn[j] + (b_hn ? b_hn[j] : (REAL)0)));
-            h[j] = ((REAL)1 - z) * nn + z * h[j];
-        }
-        if (out_bh) {
-            REAL *o = out_bh + b * ld_out;
-            for (ptrdiff_t j = 0; j < H; ++j) o[j] = h[j];
-        }
-    }
+    VEC c_new = FN(sigmoid)(f) * FN(load)(c, n) + FN(sigmoid)(i) * FN(tanh)(g);
+    FN(store)(c, c_new, n);
+    FN(store)(h, FN(sigmoid)(o) * FN(tanh)(c_new), n);
 }
 
-void FN(frnn_rnn_step, SFX)(ptrdiff_t n, ptrdiff_t H, const REAL *pre_bh, ptrdiff_t ld_pre,
-                            int relu, REAL *h_bh, REAL *out_bh, ptrdiff_t ld_out)
+/* h_new may alias h_old (the elementwise kernel) or not (the fused recurrent one). */
+FRNN_ALWAYS_INLINE void FN(gru_cell)(VEC xr, VEC xz, VEC xn, VEC hr, VEC hz, VEC hn, VEC b_hn,
+                                     const REAL *h_old, REAL *h_new, ptrdiff_t n)
 {
-    for (ptrdiff_t b = 0; b < n; ++b) {
-        const REAL *p = pre_bh + b * ld_pre;
-        REAL *h = h_bh + b * H;
-        if (relu) {
-            /* written as a comparison so that NaN propagates like torch's relu */
-            for (ptrdiff_t j = 0; j < H; ++j) h[j] = p[j] < 0 ? (REAL)0 : p[j];
-        } else {
-            for (ptrdiff_t j = 0; j < H; ++j) h[j] = TANH(p[j]);
-        }
-        if (out_bh) {
-            REAL *o = out_bh + b * ld_out;
-            for (ptrdiff_t j = 0; j < H; ++j) o[j] = h[j];
-        }
-    }
+    VEC r = FN(sigmoid)(xr + hr);
+    VEC z = FN(sigmoid)(xz + hz);
+    VEC nn = FN(tanh)(xn + r * (hn + b_hn));
+    FN(store)(h_new, ((REAL)1 - z) * nn + z * FN(load)(h_old, n), n);
 }
 
-void FN(frnn_copy_rows, SFX)(ptrdiff_t n, ptrdiff_t H, const REAL *src, ptrdiff_t ld_src,
-                             REAL *dst, ptrdiff_t ld_dst)
+FRNN_ALWAYS_INLINE VEC FN(rnn_act)(VEC pre, int act)
+{
+    return act == FRNN_ACT_TANH ? FN(tanh)(pre) : act == FRNN_ACT_RELU ? FN(relu)(pre) : pre;
+}
+
+/* ---- elementwise kernels (the BLAS path: the gemm already produced the pre-activations) ---- */
+
+static void FN(sigmoid_n)(ptrdiff_t n, REAL *x)
+{
+    for (ptrdiff_t j = 0; j < n; j += LANES) FN(store)(x + j, FN(sigmoid)(FN(load)(x + j, n - j)), n - j);
+}
+
+static void FN(tanh_n)(ptrdiff_t n, REAL *x)
+{
+    for (ptrdiff_t j = 0; j < n; j += LANES) FN(store)(x + j, FN(tanh)(FN(load)(x + j, n - j)), n - j);
+}
+
+static void FN(copy_rows)(ptrdiff_t n, ptrdiff_t H, const REAL *src, ptrdiff_t ld_src, REAL *dst,
+                          ptrdiff_t ld_dst)
+{
+    for (ptrdiff_t b = 0; b < n; ++b) memcpy(dst + b * ld_dst, src + b * ld_src, (size_t)H * sizeof(REAL));
+}
+
+static void FN(lstm_step)(ptrdiff_t n, ptrdiff_t H, const REAL *gates_bg, ptrdiff_t ld_gates, REAL *c_bh,
+                          REAL *h_bh, REAL *out_bh, ptrdiff_t ld_out)
 {
     for (ptrdiff_t b = 0; b < n; ++b) {
-        const REAL *s = src + b * ld_src;
-        REAL *d = dst + b * ld_dst;
-        for (ptrdiff_t j = 0; j < H; ++j) d[j] = s[j];
+        const REAL *g = gates_bg + b * ld_gates;
+        for (ptrdiff_t j = 0; j < H; j += LANES) {
+            ptrdiff_t m = H - j;
+            FN(lstm_cell)(FN(load)(g + j, m), FN(load)(g + H + j, m), FN(load)(g + 2 * H + j, m),
+                          FN(load)(g + 3 * H + j, m), c_bh + b * H + j, h_bh + b * H + j, m);
+        }
+    }
+    if (out_bh) FN(copy_rows)(n, H, h_bh, H, out_bh, ld_out);
+}
+
+static void FN(gru_step)(ptrdiff_t n, ptrdiff_t H, const REAL *gx_bg, ptrdiff_t ld_gx, const REAL *gh_bg,
+                         const REAL *b_hn, REAL *h_bh, REAL *out_bh, ptrdiff_t ld_out)
+{
+    for (ptrdiff_t b = 0; b < n; ++b) {
+        const REAL *x = gx_bg + b * ld_gx, *gh = gh_bg + b * 3 * H;
+        for (ptrdiff_t j = 0; j < H; j += LANES) {
+            ptrdiff_t m = H - j;
+            VEC bn = b_hn ? FN(load)(b_hn + j, m) : (VEC){0};
+            FN(gru_cell)(FN(load)(x + j, m), FN(load)(x + H + j, m), FN(load)(x + 2 * H + j, m),
+                         FN(load)(gh + j, m), FN(load)(gh + H + j, m), FN(load)(gh + 2 * H + j, m), bn,
+                         h_bh + b * H + j, h_bh + b * H + j, m);
+        }
+    }
+    if (out_bh) FN(copy_rows)(n, H, h_bh, H, out_bh, ld_out);
+}
+
+static void FN(rnn_step)(ptrdiff_t n, ptrdiff_t H, const REAL *pre_bh, ptrdiff_t ld_pre, int act,
+                         REAL *h_bh, REAL *out_bh, ptrdiff_t ld_out)
+{
+    for (ptrdiff_t b = 0; b < n; ++b)
+        for (ptrdiff_t j = 0; j < H; j += LANES)
+            FN(store)(h_bh + b * H + j, FN(rnn_act)(FN(load)(pre_bh + b * ld_pre + j, H - j), act), H - j);
+    if (out_bh) FN(copy_rows)(n, H, h_bh, H, out_bh, ld_out);
+}
+
+/* ---- fused recurrent step for one batch row over packed panels ----
+ *
+ * A panel covers PANEL units (64 bytes per gate) = NV native vectors. panel_dot leaves in acc[g*NV + q]
+ * the dot products of gate g, vector q of the panel with v_k: per k, one broadcast of v[k] and G*NV
+ * FMAs on contiguous weights. S independent partial sums keep >= 8 FMA chains in flight where the
+ * register file allows (an FMA has ~4 cycles of latency, 2 issue per cycle). G is a constant after
+ * inlining, so the sums live in registers. */
+#define PANEL (FRNN_PANEL_BYTES / (ptrdiff_t)sizeof(REAL))
+#define NV (PANEL / LANES)
+
+FRNN_ALWAYS_INLINE void FN(panel_dot)(const int G, ptrdiff_t K, const REAL *w_kgu, const REAL *v_k, VEC *acc)
+{
+    const int A = G * NV, S = A >= 8 ? 1 : A >= 4 ? 2 : 4;
+    VEC sum[4][4 * NV];
+    for (int s = 0; s < S; ++s)
+        for (int a = 0; a < A; ++a) sum[s][a] = (VEC){0};
+    ptrdiff_t k = 0;
+    for (; k + S <= K; k += S) {
+        for (int s = 0; s < S; ++s) {
+            const VEC vk = (VEC){0} + v_k[k + s];
+            const REAL *w = w_kgu + (k + s) * G * PANEL;
+            for (int a = 0; a < A; ++a) sum[s][a] += FN(load)(w + a * LANES, LANES) * vk;
+        }
+    }
+    for (; k < K; ++k) {
+        const VEC vk = (VEC){0} + v_k[k];
+        const REAL *w = w_kgu + k * G * PANEL;
+        for (int a = 0; a < A; ++a) sum[0][a] += FN(load)(w + a * LANES, LANES) * vk;
+    }
+    for (int a = 0; a < A; ++a) {
+        acc[a] = sum[0][a];
+        for (int s = 1; s < S; ++s) acc[a] += sum[s][a];
     }
 }
 
+static void FN(lstm_rec)(ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_k, const REAL *gates_g,
+                         REAL *c_h, REAL *h_h)
+{
+    for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
+        VEC a[4 * NV];
+        FN(panel_dot)(4, K, w_pkgu + j0 * K * 4, v_k, a);
+        for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
+            ptrdiff_t j = j0 + q * LANES, m = H - j;
+            const REAL *g = gates_g + j;
+            FN(lstm_cell)(a[q] + FN(load)(g, m), a[NV + q] + FN(load)(g + H, m),
+                          a[2 * NV + q] + FN(load)(g + 2 * H, m), a[3 * NV + q] + FN(load)(g + 3 * H, m),
+                          c_h + j, h_h + j, m);
+        }
+    }
+}
+
+static void FN(gru_rec)(ptrdiff_t H, const REAL *w_pkgu, const REAL *h_prev_h, const REAL *gx_g,
+                        const REAL *b_hn, REAL *h_h)
+{
+    for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
+        VEC a[3 * NV];
+        FN(panel_dot)(3, H, w_pkgu + j0 * H * 3, h_prev_h, a);
+        for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
+            ptrdiff_t j = j0 + q * LANES, m = H - j;
+            const REAL *x = gx_g + j;
+            VEC bn = b_hn ? FN(load)(b_hn + j, m) : (VEC){0};
+            FN(gru_cell)(FN(load)(x, m), FN(load)(x + H, m), FN(load)(x + 2 * H, m), a[q], a[NV + q],
+                         a[2 * NV + q], bn, h_prev_h + j, h_h + j, m);
+        }
+    }
+}
+
+static void FN(rnn_rec)(ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_k, const REAL *pre_h,
+                        int act, REAL *h_h)
+{
+    for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
+        VEC a[NV];
+        FN(panel_dot)(1, K, w_pkgu + j0 * K, v_k, a);
+        for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
+            ptrdiff_t j = j0 + q * LANES, m = H - j;
+            if (pre_h) a[q] += FN(load)(pre_h + j, m);
+            FN(store)(h_h + j, FN(rnn_act)(a[q], act), m);
+        }
+    }
+}
+
+#undef NV
+#undef PANEL
 #undef FN
 #undef FN_
+#undef FN__

@@ -1,0 +1,134 @@
+/* Everything compiled once per instruction set: included by kernels.c with ISA defined (generic, avx2)
+ * and, for avx2, inside `#pragma GCC target("avx2,fma")`, so every function below gets that target.
+ *
+ * The float activations are vectorised (no libm call per element); double keeps libm (exp, tanh), which
+ * meets 1e-10 with margin and is not on the latency path users care about.
+ */
+#define ISA_FN_(name, isa) name##_##isa
+#define ISA_FN(name, isa) ISA_FN_(name, isa)
+
+/* The native vector types of this ISA (FRNN_VB bytes). */
+typedef float ISA_FN(vf32, ISA) __attribute__((vector_size(FRNN_VB)));
+typedef int32_t ISA_FN(vi32, ISA) __attribute__((vector_size(FRNN_VB)));
+typedef double ISA_FN(vf64, ISA) __attribute__((vector_size(FRNN_VB)));
+typedef int64_t ISA_FN(vi64, ISA) __attribute__((vector_size(FRNN_VB)));
+#define frnn_vf32 ISA_FN(vf32, ISA)
+#define frnn_vi32 ISA_FN(vi32, ISA)
+#define frnn_vf64 ISA_FN(vf64, ISA)
+#define frnn_vi64 ISA_FN(vi64, ISA)
+
+/* ---- float32 activations on a panel vector -------------------------------------------------------------
+ * exp(x) for x <= 0 (Cephes expf): x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-6 polynomial (about
+ * 1 ulp), 2^n put into the exponent field. Clamping to [-88, 0] keeps 2^n a normal number or exactly 0,
+ * so deep saturation gives exact 0/1 and never inf/inf. Comparisons are false for NaN, so a NaN input
+ * keeps its value through the clamps and poisons the polynomial: NaN in, NaN out. */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_neg_f32, ISA)(frnn_vf32 x)
+{
+    const frnn_vf32 lo = (frnn_vf32){0} - 88.0f, zero = (frnn_vf32){0};
+    frnn_vi32 below = x < lo, above = x > zero;
+    x = (frnn_vf32)(((frnn_vi32)x & ~below) | ((frnn_vi32)lo & below));
+    x = (frnn_vf32)((frnn_vi32)x & ~above);
+    frnn_vf32 fx = x * 1.44269504088896341f + 0.5f;
+    frnn_vi32 n = __builtin_convertvector(fx, frnn_vi32);   /* truncates; fix to floor below */
+    frnn_vf32 nf = __builtin_convertvector(n, frnn_vf32);
+    n += (nf > fx);                                          /* true is -1 */
+    nf = __builtin_convertvector(n, frnn_vf32);
+    x = x - nf * 0.693359375f;
+    x = x - nf * -2.12194440e-4f;
+    frnn_vf32 z = x * x;
+    frnn_vf32 p = 1.9875691500e-4f + zero;
+    p = p * x + 1.3981999507e-3f;
+    p = p * x + 8.3334519073e-3f;
+    p = p * x + 4.1665795894e-2f;
+    p = p * x + 1.6666665459e-1f;
+    p = p * x + 5.0000001201e-1f;
+    p = p * z + x + 1.0f;
+    /* n >= -127: n = -127 gives exponent field 0, i.e. the factor 0.0 (true value < 1.2e-38). */
+    frnn_vi32 scale = (n + 127) << 23;
+    return p * (frnn_vf32)scale;
+}
+
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(abs_f32, ISA)(frnn_vf32 x)
+{
+    return (frnn_vf32)((frnn_vi32)x & 0x7fffffff);
+}
+
+/* sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0, with e = exp(-|x|) in (0, 1]. */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(sigmoid_f32, ISA)(frnn_vf32 x)
+{
+    frnn_vf32 e = ISA_FN(exp_neg_f32, ISA)(-ISA_FN(abs_f32, ISA)(x));
+    frnn_vf32 r = 1.0f / (1.0f + e);
+    frnn_vi32 neg = x < 0.0f;
+    return (frnn_vf32)(((frnn_vi32)r & ~neg) | ((frnn_vi32)(e * r) & neg));
+}
+
+/* tanh: |x| < 0.625 by Cephes tanhf's odd polynomial (no cancellation near 0), else (1 - e) / (1 + e)
+ * with e = exp(-2|x|); the sign is copied back. */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(tanh_f32, ISA)(frnn_vf32 x)
+{
+    frnn_vf32 ax = ISA_FN(abs_f32, ISA)(x);
+    frnn_vf32 z = x * x;
+    frnn_vf32 p = -5.70498872745e-3f + (frnn_vf32){0};
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    frnn_vf32 small = p * z * x + x;
+    frnn_vf32 e = ISA_FN(exp_neg_f32, ISA)(-2.0f * ax);
+    frnn_vf32 big = (1.0f - e) / (1.0f + e);
+    big = (frnn_vf32)((frnn_vi32)big | ((frnn_vi32)x & INT32_MIN));
+    frnn_vi32 is_small = ax < 0.625f;
+    return (frnn_vf32)(((frnn_vi32)small & is_small) | ((frnn_vi32)big & ~is_small));
+}
+
+/* ---- float64 activations: libm per lane ------------------------------------------------------------- */
+FRNN_ALWAYS_INLINE double ISA_FN(sigmoid1_f64, ISA)(double x)
+{
+    /* exp of a non-positive argument only: never overflows, so saturation gives exactly 0 or 1. */
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
+}
+
+FRNN_ALWAYS_INLINE frnn_vf64 ISA_FN(sigmoid_f64, ISA)(frnn_vf64 x)
+{
+    for (int k = 0; k < FRNN_VB / 8; ++k) x[k] = ISA_FN(sigmoid1_f64, ISA)(x[k]);
+    return x;
+}
+
+FRNN_ALWAYS_INLINE frnn_vf64 ISA_FN(tanh_f64, ISA)(frnn_vf64 x)
+{
+    for (int k = 0; k < FRNN_VB / 8; ++k) x[k] = tanh(x[k]);
+    return x;
+}
+
+#define REAL float
+#define SFX f32
+#define VEC frnn_vf32
+#define VINT frnn_vi32
+#define LANES (FRNN_VB / 4)
+#include "kernels_impl.h"
+#undef REAL
+#undef SFX
+#undef VEC
+#undef VINT
+#undef LANES
+
+#define REAL double
+#define SFX f64
+#define VEC frnn_vf64
+#define VINT frnn_vi64
+#define LANES (FRNN_VB / 8)
+#include "kernels_impl.h"
+#undef REAL
+#undef SFX
+#undef VEC
+#undef VINT
+#undef LANES
+
+#undef frnn_vf32
+#undef frnn_vi32
+#undef frnn_vf64
+#undef frnn_vi64
+#undef ISA_FN
+#undef ISA_FN_
