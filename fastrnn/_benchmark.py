@@ -22,6 +22,7 @@ from fastrnn import _peers
 
 BLOCK_SECONDS = 0.02
 WARMUP_SECONDS = 0.05
+SLOW_CALL_SECONDS = 0.01
 CHECK_STREAM_STEPS = 8
 METHOD = ("warm-up, then engines interleaved round by round (rotating order, untimed calls before each timed block), "
           "median us per call over rounds; numpy in and out of every call (conversions counted)")
@@ -121,20 +122,24 @@ def _calibrate(runner, x):
         elapsed = time.perf_counter() - start
         if elapsed >= WARMUP_SECONDS and calls >= 2:
             break
-    return max(1, int(BLOCK_SECONDS / (elapsed / calls)))
+    return elapsed / calls
 
 
 def time_runners(runners, x, repeat, progress=None):
     """{runner name: [us per call, one per round]} by interleaved rounds."""
-    number = {r.name: _calibrate(r, x) for r in runners}
+    per_call = {r.name: _calibrate(r, x) for r in runners}
+    number = {name: max(1, int(BLOCK_SECONDS / seconds)) for name, seconds in per_call.items()}
     samples = {r.name: [] for r in runners}
     for round_index in range(repeat):
         shift = round_index % len(runners)
         for runner in runners[shift:] + runners[:shift]:
             runner.reset()
             n = number[runner.name]
-            for _ in range(max(1, n // 4)):  # untimed: lets the previous engine's spinning threads go idle
-                runner(x)
+            # Untimed calls first, so the previous engine's spinning threads go idle. Calls slower than
+            # SLOW_CALL_SECONDS skip them: such spinning is noise to them, and the run would take twice as long.
+            if per_call[runner.name] < SLOW_CALL_SECONDS:
+                for _ in range(max(1, n // 4)):
+                    runner(x)
             start = time.perf_counter_ns()
             for _ in range(n):
                 runner(x)

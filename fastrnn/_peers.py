@@ -106,6 +106,7 @@ def torch_module(config, state_dict):
 
 def make_torch(config, state_dict, threads):
     torch = _import("torch")
+    warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
     torch.set_num_threads(threads)
     module = torch_module(config, state_dict)
     state = {"hx": None}
