@@ -12,12 +12,13 @@ the moment it is referenced; nothing named in the file is ever imported, looked 
 
 Tensors come out of the pickle as `Tensor` placeholders (storage, offset, shape, stride), validated against
 their storage before any data is touched; `TorchFile.read` turns chosen placeholders into numpy arrays,
-reading each storage once straight into its final buffer.
+reading each storage once through a memory map and copying every tensor straight out of it.
 """
 from __future__ import annotations
 
 import io
 import math
+import mmap
 import os
 import re
 import struct
@@ -398,7 +399,7 @@ class TorchFile:
     def __init__(self, path):
         self.path = os.fspath(path)
         self._file = open(self.path, "rb")
-        self._zip = None
+        self._zip = self._map = None
         self._storages = {}
         try:
             self.size = os.fstat(self._file.fileno()).st_size
@@ -425,6 +426,11 @@ class TorchFile:
     def close(self):
         if self._zip is not None:
             self._zip.close()
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:  # an array still views it (only after an error); it closes when that goes
+                pass
         self._file.close()
 
     # -- zip container ---------------------------------------------------------------------------------------
@@ -496,38 +502,43 @@ class TorchFile:
             raise LoadError(f"{where}: storage {key!r} is declared twice with different dtype or size")
         return storage
 
-    def _read_zip_storage(self, storage):
-        info = self._records[f"data/{storage.key}"]
+    def _storage_bytes(self, storage):
+        """(raw uint8 bytes of a storage, file offset if they are memory-mapped else None)."""
+        if isinstance(storage.record, int):  # legacy: an offset in the file
+            return self._mapped(storage.record, storage.nbytes, f"storage {storage.key!r}"), storage.record
+        info = storage.record
         if info.compress_type != zipfile.ZIP_STORED:
-            return np.frombuffer(self._member_bytes(info), dtype=np.uint8).copy()
+            return np.frombuffer(self._member_bytes(info), dtype=np.uint8), None
         if info.flag_bits & 0x1:
             raise LoadError(f"{self.path}: record {info.filename} is encrypted")
-        # Read straight into the final buffer: payload offset from the local header (whose own size fields are
-        # zero in torch files; the central directory's are the real ones).
+        # Payload offset from the local header (whose own size fields are zero in torch files; the central
+        # directory's are the real ones).
         self._file.seek(info.header_offset)
         local = self._file.read(30)
         if len(local) != 30 or local[:4] != b"PK\x03\x04":
             raise LoadError(f"{self.path}: bad local header for record {info.filename}")
         name_len, extra_len = struct.unpack("<HH", local[26:30])
         start = info.header_offset + 30 + name_len + extra_len
-        raw = self._read_at(start, info.file_size, f"record {info.filename}")
+        raw = self._mapped(start, info.file_size, f"record {info.filename}")
         if zlib.crc32(raw) != info.CRC:
             raise LoadError(f"{self.path}: record {info.filename} fails its CRC check (the file is corrupt)")
-        return raw
+        return raw, start
 
-    def _read_at(self, start, nbytes, what):
+    def _mapped(self, start, nbytes, what):
+        """A read-only view of file bytes [start, start + nbytes) through a memory map: no read buffer, and
+        the results are copied straight out of the page cache."""
         if start < 0 or start + nbytes > self.size:
             raise LoadError(f"{self.path}: {what} ({nbytes} bytes at offset {start}) runs past the end of the file")
-        raw = np.empty(nbytes, dtype=np.uint8)
-        view = memoryview(raw)
-        self._file.seek(start)
-        done = 0
-        while done < nbytes:
-            got = self._file.readinto(view[done:])
-            if not got:
-                raise LoadError(f"{self.path}: {what} is truncated")
-            done += got
-        return raw
+        if self._map is None:
+            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        return np.frombuffer(self._map, dtype=np.uint8, count=nbytes, offset=start)
+
+    def _release(self, start, nbytes):
+        """Drop mapped pages we are done with from this process (they stay in the page cache), so the
+        peak memory is the results, not results + file."""
+        if self._map is not None and nbytes and hasattr(self._map, "madvise"):
+            first = start // mmap.PAGESIZE * mmap.PAGESIZE
+            self._map.madvise(mmap.MADV_DONTNEED, first, min(start + nbytes, self.size) - first)
 
     # -- legacy stream ---------------------------------------------------------------------------------------
     def _open_legacy(self):
@@ -581,9 +592,9 @@ class TorchFile:
 
     # -- tensors -----------------------------------------------------------------------------------------------
     def read(self, tensors, max_bytes=None):
-        """numpy arrays for `tensors` (placeholders from `root`), each its own array: every storage is read
-        once, into a fresh buffer that becomes the result when one tensor covers it exactly, else the views
-        are copied out of it and it is dropped."""
+        """numpy arrays for `tensors` (placeholders from `root`), each its own array: every storage is mapped
+        once, its tensors copied out, and its pages released before the next one, so memory stays near the
+        size of the results."""
         wanted = sum(math.prod(t.shape) * t.dtype.itemsize for t in tensors)
         limit = 4 * self.size + (1 << 30) if max_bytes is None else max_bytes
         if wanted > limit:
@@ -596,47 +607,25 @@ class TorchFile:
         try:
             for indices in groups.values():
                 storage = tensors[indices[0]].storage.storage
-                raw = self._read_storage(storage)
+                raw, mapped_at = self._storage_bytes(storage)
                 for index in indices:
-                    out[index] = self._view(raw, tensors[index], alone=len(indices) == 1)
+                    out[index] = self._view(raw, tensors[index])
                 del raw
+                if mapped_at is not None:
+                    self._release(mapped_at, storage.nbytes)
         except PARSE_ERRORS as exc:
             raise LoadError(f"{self.path}: corrupt torch file ({type(exc).__name__}: {exc})") from None
         return out
 
-    def _read_storage(self, storage):
-        if isinstance(storage.record, int):
-            return self._read_at(storage.record, storage.nbytes, f"storage {storage.key!r}")
-        return self._read_zip_storage(storage)
-
-    def _view(self, raw, tensor, alone):
+    def _view(self, raw, tensor):
+        """The tensor as a new C-contiguous array copied out of its storage's bytes (never aliasing them)."""
         dtype = raw_dtype(tensor.dtype_name).newbyteorder(self._order)
-        usable = raw.size - raw.size % dtype.itemsize
-        typed = raw[:usable].view(dtype)
+        typed = raw[: raw.size - raw.size % dtype.itemsize].view(dtype)
         start = tensor.storage.start + tensor.offset
-        count = math.prod(tensor.shape)
-        if count == 0:
+        if math.prod(tensor.shape) == 0:
             return np.empty(tensor.shape, dtype=tensor.dtype)
-        contiguous = _is_contiguous(tensor.shape, tensor.stride)
-        if contiguous:
-            view = typed[start:start + count].reshape(tensor.shape)
-        else:
-            view = np.lib.stride_tricks.as_strided(
-                typed[start:], tensor.shape, tuple(s * dtype.itemsize for s in tensor.stride), writeable=False)
+        view = np.lib.stride_tricks.as_strided(
+            typed[start:], tensor.shape, tuple(s * dtype.itemsize for s in tensor.stride), writeable=False)
         if tensor.dtype_name == "bfloat16":
             return (view.astype(np.uint32) << 16).view(np.float32)
-        if not dtype.isnative:
-            return view.astype(dtype.newbyteorder("="))
-        if alone and contiguous and start == 0 and count == typed.size:
-            return view  # the whole fresh buffer, nothing else uses it: no copy
-        return np.array(view, order="C")
-
-
-def _is_contiguous(shape, stride):
-    """C order; torch may write any stride for a dimension of size 1."""
-    step = 1
-    for n, s in zip(reversed(shape), reversed(stride)):
-        if n != 1 and s != step:
-            return False
-        step *= n
-    return True
+        return np.array(view, dtype=dtype.newbyteorder("="), order="C")
