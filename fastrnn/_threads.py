@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 _num_threads = None
 
 
@@ -26,8 +28,9 @@ def _scipy_blas_controllers():
 def set_num_threads(n):
     """Use at most `n` threads for fastrnn's compute (n >= 1)."""
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: expected an int >= 1, got {n!r}")
+    n = int(n)
     for lib in _scipy_blas_controllers():
         lib.set_num_threads(n)
     _num_threads = n

@@ -21,13 +21,20 @@ _DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
 
 
 def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
         raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
     return int(value)
 
 
 def _check_dtype(dtype):
-    dt = np.dtype(dtype)
+    if dtype is None:  # torch's factory default
+        return np.dtype(np.float32)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
     if dt not in _DTYPES:
         raise TypeError(f"dtype: expected float32 or float64, got {dt}")
     return dt
@@ -47,6 +54,14 @@ class _Module:
         )
         for value in self._params.values():
             value.flags.writeable = False
+        self._pack()
+
+    def __getstate__(self):
+        # The engine's packed layers hold raw pointers: pickle the torch-named parameters, repack on load.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_layers", "_layer")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
         self._pack()
 
     def __getattr__(self, name):
@@ -339,8 +354,8 @@ class _CellBase(_Module):
         unbatched = x.ndim == 1
         B = 1 if unbatched else x.shape[0]
         H = self.hidden_size
-        h = self._state(h0, h_name, (1, B, H), unbatched)
-        c = self._state(c0, "c0", (1, B, H), unbatched) if self._mode == "LSTM" else None
+        h = self._state(h0, h_name, (B, H), unbatched).reshape(1, B, H)
+        c = self._state(c0, "c0", (B, H), unbatched).reshape(1, B, H) if self._mode == "LSTM" else None
         rows = np.ascontiguousarray(x, dtype=self.dtype).reshape(B, self.input_size)
         out = np.empty((B, H), dtype=self.dtype)
         gates = np.empty((B, self._layer.gate_rows), dtype=self.dtype)

@@ -147,9 +147,6 @@ def test_non_int_sizes_are_rejected_naming_the_argument(cls, arg, value):
         cls(**kw)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-int size (hidden_size=4.5 / '4' / None) raises ValueError; "
-                   "torch.nn and Python convention raise TypeError for a wrong type, and fastrnn itself raises "
-                   "TypeError for a wrong dtype (_check_int in fastrnn/modules.py)")
 @pytest.mark.parametrize("value", [4.5, "4", None])
 def test_non_int_size_is_a_type_error(value):
     with pytest.raises(TypeError, match="hidden_size"):
@@ -403,8 +400,6 @@ def test_cell_wrong_hx_shape(cls):
         cls(3, 4)(np.ones((2, 3)), np.zeros((2, 5)))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: dtype=None builds a float64 module (np.dtype(None) is float64 in "
-                   "_check_dtype); torch's factory kwarg dtype=None means the default, float32")
 @pytest.mark.parametrize("cls", [fastrnn.LSTM, fastrnn.GRUCell])
 def test_dtype_none_means_the_default(cls):
     torch = pytest.importorskip("torch")
@@ -413,9 +408,6 @@ def test_dtype_none_means_the_default(cls):
     assert cls(3, 4, dtype=None).dtype == np.float32
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: copy.deepcopy / pickle of any fastrnn module raises TypeError "
-                   "('self.spec cannot be converted to a Python object for pickling'): _engine.Layer holds raw "
-                   "pointers and has no __reduce__; torch.nn modules deepcopy and pickle")
 @pytest.mark.parametrize("how", ["deepcopy", "pickle"])
 def test_modules_copy_and_pickle(how, rng, seed):
     import copy

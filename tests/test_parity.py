@@ -122,13 +122,8 @@ CELL_GRID = pairwise({
     "dtype": [np.float32, np.float64],
 }, seed=3)
 
-CELL_STATE_BUG = ("BUG: cells reject a correctly shaped hx: _CellBase._step validates h0/c0 against the "
-                  "(1, B, H) engine shape, so torch's (B, H) (or (H,) unbatched) raises ValueError")
-
-
 def _cell_case(case):
-    marks = [pytest.mark.xfail(strict=True, reason=CELL_STATE_BUG)] if case["states"] else []
-    return pytest.param(case, id=case_id(case), marks=marks)
+    return pytest.param(case, id=case_id(case))
 
 
 @pytest.mark.parametrize("case", [_cell_case(c) for c in CELL_GRID])
@@ -159,7 +154,7 @@ def test_cell_parity(case, rng, seed):
 
 
 def test_cell_matches_one_step_of_the_module(rng, seed):
-    """A cell with a layer's weights equals a T=1 run of the module (missing states: no xfail needed)."""
+    """A cell with a layer's weights equals a T=1 run of the module."""
     for kind in ("RNN_TANH", "LSTM", "GRU"):
         tmod, fmod = make_pair(kind, rng, np.float64, input_size=4, hidden_size=6)
         name = {"RNN_TANH": "RNNCell", "LSTM": "LSTMCell", "GRU": "GRUCell"}[kind]

@@ -47,9 +47,6 @@ def test_bad_thread_counts(bad, restore_threads):
     assert fastrnn.get_num_threads() == restore_threads  # a refused call changes nothing
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: set_num_threads(np.int64(2)) raises ValueError (isinstance(n, int) "
-                   "check in fastrnn/_threads.py); torch.set_num_threads and fastrnn's own size arguments accept "
-                   "numpy integers")
 def test_numpy_integer_thread_count(restore_threads):
     fastrnn.set_num_threads(np.int64(1))
     assert fastrnn.get_num_threads() == 1
