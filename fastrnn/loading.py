@@ -340,6 +340,11 @@ def _describe(prefix, names, shapes):
         return f"unusable ({exc})"
 
 
+def _layer_index(name):
+    digits = _PARAM.match(name)["layer"]
+    return int(digits) if len(digits) < 10 else 10**10  # past any real model; never int() an absurd string
+
+
 def _infer(prefix, names, shapes, where):
     """The configuration that explains exactly these parameter names and shapes, or a LoadError naming a key."""
     local = {name: shapes[prefix + name] for name in names}
@@ -373,7 +378,9 @@ def _infer(prefix, names, shapes, where):
     kind = _KIND_BY_GATES[rows // hidden_size]
     if proj_size and kind != "LSTM":
         fail("weight_hr" + sfx, f"a projection weight, but the gates say {kind}")
-    layers = {int(_PARAM.match(n)["layer"]) for n in layered}
+    layers = {_layer_index(n): n for n in layered}
+    if layers and max(layers) >= len(local):  # a stray high index: name it rather than expect every layer below
+        fail(layers[max(layers)], f"layer {max(layers)}, but only {len(local)} parameters were found")
     config = _Config(kind, cell, input_size, hidden_size, max(layers) + 1 if layers else 1,
                      any(n.endswith("_reverse") for n in local), proj_size, ("bias_ih" + sfx) in local)
     mode = "RNN_TANH" if kind == "RNN" else kind

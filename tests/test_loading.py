@@ -261,13 +261,15 @@ def broken(name, change):
     (("rnn_tanh", lambda sd: sd.__setitem__("weight_ih_l0", torch.zeros(12, 4))),
      r"weight_ih_l0: shape \(12, 4\) is not \(gates \* hidden_size, input_size\)"),
     (("lstm_nobias", lambda sd: sd.__setitem__("bias_ih_l0", torch.zeros(16))), r"bias_ih_l0: missing|bias_hh_l0"),
-    (("lstm_nobias", lambda sd: sd.__setitem__("weight_ih_l3", torch.zeros(16, 4))), r"weight_ih_l1: missing for LSTM\(.*num_layers=4"),
+    (("lstm_nobias", lambda sd: sd.__setitem__("weight_ih_l2", torch.zeros(16, 4))), r"weight_ih_l1: missing for LSTM\(.*num_layers=3"),
     (("lstmcell", lambda sd: sd.__setitem__("weight_ih_l0", torch.zeros(24, 4))), r"weight_ih: a cell parameter"),
     (("gru_nobias", lambda sd: sd.__setitem__("weight_hr_l0", torch.zeros(2, 6))),
      r"weight_hr_l0: a projection weight, but the gates say GRU"),
     (("lstm_proj", lambda sd: sd.__setitem__("weight_hr_l0", torch.zeros(9, 8))), r"weight_hr_l0: proj_size 9"),
+    (("gru_bidir", lambda sd: sd.__setitem__("weight_ih_l999999", torch.zeros(18, 4))),
+     r"weight_ih_l999999: layer 999999, but only 17 parameters"),
 ], ids=["wrong shape", "missing bias", "missing layer weight", "bad gate multiple", "half bias", "gap in layers",
-        "cell and layer names", "projection on GRU", "projection too big"])
+        "cell and layer names", "projection on GRU", "projection too big", "stray layer index"])
 def test_inconsistent_weights_name_the_key(tmp_path, case, pattern):
     sd = broken(*case)
     path = tmp_path / "broken.pt"
