@@ -14,7 +14,11 @@ def from_torch(module, dtype=None):
 
     dtype: np.float32 or np.float64; None (default) means float64 for a float64 module, float32 otherwise.
     """
-    import torch
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(f"fastrnn.from_torch needs torch ({exc}); without torch, save the weights with torch.save "
+                          f"and use fastrnn.load(path)") from None
 
     kinds = (torch.nn.RNNBase, torch.nn.RNNCellBase)
     if not isinstance(module, torch.nn.Module):
