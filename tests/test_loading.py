@@ -46,12 +46,14 @@ def assert_same_outputs(ours, theirs, dtype=np.float32):
     theirs = copy.deepcopy(theirs).double() if dtype == np.float64 else theirs
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
     if isinstance(theirs, nn.RNNCellBase):
-        # Zero initial state: fastrnn's cells currently reject an explicit (batch, hidden) state (modules.py);
-        # weight_hh is still covered by the exact state_dict comparison below.
         x = rng.standard_normal((3, theirs.input_size))
+        h = rng.standard_normal((3, theirs.hidden_size))
+        state = (h, h * 0.5) if isinstance(theirs, nn.LSTMCell) else h
+        t_state = tuple(torch.tensor(s, dtype=tdtype) for s in state) if isinstance(state, tuple) \
+            else torch.tensor(state, dtype=tdtype)
         with torch.no_grad():
-            expected = theirs(torch.tensor(x, dtype=tdtype))
-        got = ours(x)
+            expected = theirs(torch.tensor(x, dtype=tdtype), t_state)
+        got = ours(x, state)
     else:
         T, B = 5, 2
         x = rng.standard_normal((B, T, theirs.input_size) if theirs.batch_first else (T, B, theirs.input_size))

@@ -16,8 +16,8 @@ import pytest
 import fastrnn
 from fastrnn import LoadError
 
-from torchfile_fixtures import (Payload, StorageRef, TensorRef, crafted_pickle, crafted_pt, legacy_with,
-                                read_records, rezip, write_zip)
+from torchfile_fixtures import (Payload, StorageRef, TensorRef, crafted_pt, legacy_with, read_records, rezip,
+                                write_zip)
 
 torch = pytest.importorskip("torch")
 
