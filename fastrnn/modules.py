@@ -49,20 +49,31 @@ class _Module:
         # torch's default initialisation, so an unloaded module behaves like a fresh torch one.
         bound = 1.0 / math.sqrt(hidden_size)
         rng = np.random.default_rng()
-        self._params = OrderedDict(
-            (name, rng.uniform(-bound, bound, size=shape).astype(dtype)) for name, shape in shapes.items()
-        )
-        for value in self._params.values():
+        self._params = OrderedDict()
+        for name, shape in shapes.items():
+            value = rng.random(shape, dtype=dtype)  # drawn in the module's dtype: no float64 detour
+            value *= 2 * bound
+            value -= bound
             value.flags.writeable = False
-        self._pack()
+            self._params[name] = value
+        self._packed = None
+
+    # The engine's packed weights are built on first use and rebuilt after load_state_dict, so a module
+    # made only to receive a state_dict (as fastrnn.load does) is packed once, with its real weights.
+    @property
+    def _layers(self):
+        packed = self.__dict__.get("_packed")
+        if packed is None:
+            packed = self._packed = self._pack()
+        return packed
 
     def __getstate__(self):
-        # The engine's packed layers hold raw pointers: pickle the torch-named parameters, repack on load.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_layers", "_layer")}
+        # The packed layers hold raw pointers: pickle the torch-named parameters, repack on first use.
+        return {k: v for k, v in self.__dict__.items() if k != "_packed"}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._pack()
+        self._packed = None
 
     def __getattr__(self, name):
         params = self.__dict__.get("_params")
@@ -104,7 +115,7 @@ class _Module:
             value.flags.writeable = False
             new[name] = value
         self._params = new
-        self._pack()
+        self._packed = None
         return IncompatibleKeys(missing, unexpected)
 
     def stream(self, batch_size=1, initial=None):
@@ -159,7 +170,7 @@ class _RNNBase(_Module):
         return self.proj_size or self.hidden_size
 
     def _pack(self):
-        self._layers = [
+        return [
             _layout.pack_layer(self._mode, self._params, layer, self.num_directions, self.dtype)
             for layer in range(self.num_layers)
         ]
@@ -333,7 +344,11 @@ class _CellBase(_Module):
         self._init_params(shapes, self.hidden_size, self.dtype)
 
     def _pack(self):
-        self._layer = _layout.pack_layer(self._mode, self._params, 0, 1, self.dtype, cell=True)
+        return [_layout.pack_layer(self._mode, self._params, 0, 1, self.dtype, cell=True)]
+
+    @property
+    def _layer(self):
+        return self._layers[0]
 
     def __repr__(self):
         parts = [str(self.input_size), str(self.hidden_size)]
@@ -358,9 +373,10 @@ class _CellBase(_Module):
         c = self._state(c0, "c0", (B, H), unbatched).reshape(1, B, H) if self._mode == "LSTM" else None
         rows = np.ascontiguousarray(x, dtype=self.dtype).reshape(B, self.input_size)
         out = np.empty((B, H), dtype=self.dtype)
-        gates = np.empty((B, self._layer.gate_rows), dtype=self.dtype)
-        scratch = np.empty(self._layer.scratch_size(B), dtype=self.dtype)
-        self._layer.forward(rows, 1, B, False, h, c, out, gates, scratch)
+        layer = self._layers[0]
+        gates = np.empty((B, layer.gate_rows), dtype=self.dtype)
+        scratch = np.empty(layer.scratch_size(B), dtype=self.dtype)
+        layer.forward(rows, 1, B, False, h, c, out, gates, scratch)
         shape = (H,) if unbatched else (B, H)
         return h.reshape(shape), None if c is None else c.reshape(shape)
 
