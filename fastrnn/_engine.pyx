@@ -31,6 +31,7 @@ cimport numpy as cnp
 cnp.import_array()
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBUF_FORMAT
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from cython cimport floating
 
 from fastrnn._blas cimport gemm, gemv
@@ -108,7 +109,8 @@ cdef struct LayerSpec:
     void *w_hr[2]
     void *w_hh_pk[2]      # W_hh in panels for the fused one-row step, or NULL (BLAS path only)
     void *w_hr_pk[2]      # W_hr in panels, with w_hh_pk and a projection
-    void *w_ih_pk         # W_ih (both directions) in panels, with w_hh_pk: one-row input projections
+    void *w_ih_pk         # W_ih (both directions) in panels, with w_hh_pk: few-row input projections
+    Py_ssize_t packed_rows   # steps with at most this many active rows take the panels, more take BLAS
 
 
 cdef inline void _lstm_step(Py_ssize_t n, Py_ssize_t H, floating *g, Py_ssize_t ldg, floating *c,
@@ -135,28 +137,28 @@ cdef inline void _rnn_step(Py_ssize_t n, Py_ssize_t H, floating *pre, Py_ssize_t
         frnn_rnn_step_f64(n, H, pre, ldp, act, h, o, ldo)
 
 
-cdef inline void _lstm_rec(Py_ssize_t H, Py_ssize_t K, const floating *w, const floating *v,
-                           const floating *g, floating *c, floating *h) noexcept nogil:
+cdef inline void _lstm_rec(Py_ssize_t n, Py_ssize_t H, Py_ssize_t K, const floating *w, const floating *v,
+                           const floating *g, Py_ssize_t ldg, floating *c, floating *h) noexcept nogil:
     if floating is float:
-        frnn_lstm_rec_f32(H, K, w, v, g, c, h)
+        frnn_lstm_rec_f32(n, H, K, w, v, g, ldg, c, h)
     else:
-        frnn_lstm_rec_f64(H, K, w, v, g, c, h)
+        frnn_lstm_rec_f64(n, H, K, w, v, g, ldg, c, h)
 
 
-cdef inline void _gru_rec(Py_ssize_t H, const floating *w, const floating *h_prev, const floating *gx,
-                          const floating *b_hn, floating *h) noexcept nogil:
+cdef inline void _gru_rec(Py_ssize_t n, Py_ssize_t H, const floating *w, const floating *h_prev,
+                          const floating *gx, Py_ssize_t ldx, const floating *b_hn, floating *h) noexcept nogil:
     if floating is float:
-        frnn_gru_rec_f32(H, w, h_prev, gx, b_hn, h)
+        frnn_gru_rec_f32(n, H, w, h_prev, gx, ldx, b_hn, h)
     else:
-        frnn_gru_rec_f64(H, w, h_prev, gx, b_hn, h)
+        frnn_gru_rec_f64(n, H, w, h_prev, gx, ldx, b_hn, h)
 
 
-cdef inline void _rnn_rec(Py_ssize_t H, Py_ssize_t K, const floating *w, const floating *v,
-                          const floating *pre, int act, floating *h) noexcept nogil:
+cdef inline void _rnn_rec(Py_ssize_t n, Py_ssize_t H, Py_ssize_t K, const floating *w, const floating *v,
+                          const floating *pre, Py_ssize_t ldp, int act, floating *h) noexcept nogil:
     if floating is float:
-        frnn_rnn_rec_f32(H, K, w, v, pre, act, h)
+        frnn_rnn_rec_f32(n, H, K, w, v, pre, ldp, act, h)
     else:
-        frnn_rnn_rec_f64(H, K, w, v, pre, act, h)
+        frnn_rnn_rec_f64(n, H, K, w, v, pre, ldp, act, h)
 
 
 cdef inline void _copy_rows(Py_ssize_t n, Py_ssize_t H, const floating *src, Py_ssize_t lds,
@@ -178,23 +180,24 @@ cdef inline void _hidden_proj(Py_ssize_t n, Py_ssize_t GH, Py_ssize_t P, const f
              dst, <int>ld_dst)
 
 
-cdef inline void _fused_row(int kind, Py_ssize_t H, Py_ssize_t P, floating *g_t,
-                            const floating *w_hh_pk, const floating *b_hn, const floating *w_hr_pk,
-                            floating *h, floating *c, floating *o_t, floating *scratch) noexcept nogil:
-    """One step of one batch row through the packed-panel kernels: no BLAS call, W_hh read once.
+cdef inline void _fused_rows(int kind, Py_ssize_t n, Py_ssize_t H, Py_ssize_t P, floating *g_t,
+                             Py_ssize_t g_bs, const floating *w_hh_pk, const floating *b_hn,
+                             const floating *w_hr_pk, floating *h, floating *c, floating *o_t, Py_ssize_t o_bs,
+                             floating *scratch) noexcept nogil:
+    """One step of n batch rows through the packed-panel kernels: no BLAS call, W_hh read once.
     The new state goes to scratch first (every unit's dot products read the whole old h)."""
     cdef floating *h_new = scratch
     if kind == KIND_LSTM:
-        _lstm_rec(H, P, w_hh_pk, h, g_t, c, scratch)
+        _lstm_rec(n, H, P, w_hh_pk, h, g_t, g_bs, c, scratch)
         if w_hr_pk != NULL:
-            h_new = scratch + H
-            _rnn_rec(P, H, w_hr_pk, scratch, <floating *>NULL, FRNN_ACT_IDENTITY, h_new)
+            h_new = scratch + n * H
+            _rnn_rec(n, P, H, w_hr_pk, scratch, <floating *>NULL, 0, FRNN_ACT_IDENTITY, h_new)
     elif kind == KIND_GRU:
-        _gru_rec(H, w_hh_pk, h, g_t, b_hn, scratch)
+        _gru_rec(n, H, w_hh_pk, h, g_t, g_bs, b_hn, scratch)
     else:
-        _rnn_rec(H, P, w_hh_pk, h, g_t, kind == KIND_RNN_RELU, scratch)
-    _copy_rows(1, P, h_new, P, h, P)
-    _copy_rows(1, P, h_new, P, o_t, P)
+        _rnn_rec(n, H, P, w_hh_pk, h, g_t, g_bs, kind == KIND_RNN_RELU, scratch)
+    _copy_rows(1, n * P, h_new, n * P, h, n * P)
+    _copy_rows(n, P, h_new, P, o_t, o_bs)
 
 
 cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t P,
@@ -203,7 +206,8 @@ cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_
                          const floating *w_hh_pk, const floating *w_hr_pk,
                          floating *h, floating *c,
                          floating *out, Py_ssize_t o_ts, Py_ssize_t o_bs,
-                         const Py_ssize_t *active, bint reverse, floating *scratch) noexcept nogil:
+                         const Py_ssize_t *active, bint reverse, Py_ssize_t packed_rows,
+                         floating *scratch) noexcept nogil:
     """One direction of one layer over T steps. h (B x P) and c (B x H) hold the initial state on
     entry and the final state on return; scratch holds what Layer.scratch_size(B) says."""
     cdef Py_ssize_t s, t, n
@@ -217,8 +221,8 @@ cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_
             continue
         g_t = gates + t * g_ts
         o_t = out + t * o_ts
-        if n == 1 and w_hh_pk != NULL:
-            _fused_row(kind, H, P, g_t, w_hh_pk, b_hn, w_hr_pk, h, c, o_t, scratch)
+        if n <= packed_rows:
+            _fused_rows(kind, n, H, P, g_t, g_bs, w_hh_pk, b_hn, w_hr_pk, h, c, o_t, o_bs, scratch)
         elif kind == KIND_GRU:
             _hidden_proj(n, GH, P, h, w_hh, 0, scratch, GH)
             _gru_step(n, H, g_t, g_bs, scratch, b_hn, h, o_t, o_bs)
@@ -237,15 +241,15 @@ cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_
 
 
 cdef void _input_proj(Py_ssize_t rows, Py_ssize_t I, Py_ssize_t N, const floating *x,
-                      const floating *w_ih, const floating *w_ih_pk, const floating *bias,
-                      floating *gates) noexcept nogil:
+                      const floating *w_ih, const floating *w_ih_pk, Py_ssize_t packed_rows,
+                      const floating *bias, floating *gates) noexcept nogil:
     """gates (rows x N) = bias + x (rows x I) @ w_ih^T, bias broadcast over rows (or absent)."""
     cdef Py_ssize_t r
     cdef floating beta = 0
-    if rows == 1 and w_ih_pk != NULL:
-        # one row (a streaming step): a gemm would first copy all of W_ih into its packing buffer, and
+    if rows <= packed_rows:
+        # a few rows (a streaming step): a gemm would first copy all of W_ih into its packing buffer, and
         # even gemv costs more than the panel kernel on these small layers
-        _rnn_rec(N, I, w_ih_pk, x, bias, FRNN_ACT_IDENTITY, gates)
+        _rnn_rec(rows, N, I, w_ih_pk, x, bias, 0, FRNN_ACT_IDENTITY, gates)
         return
     if bias != NULL:
         for r in range(rows):
@@ -264,7 +268,7 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
     cdef Py_ssize_t N = D * GH, DP = D * P, d
     cdef Py_ssize_t g_ts, g_bs, o_ts, o_bs
     _input_proj(T * B, L.input_size, N, x, <const floating *>L.w_ih, <const floating *>L.w_ih_pk,
-                <const floating *>L.bias, gates)
+                L.packed_rows, <const floating *>L.bias, gates)
     if batch_first:
         g_ts, g_bs, o_ts, o_bs = N, T * N, DP, T * DP
     else:
@@ -275,7 +279,7 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
                        <const floating *>L.w_hr[d],
                        <const floating *>L.w_hh_pk[d], <const floating *>L.w_hr_pk[d],
                        h + d * B * P, c + d * B * H if c != NULL else NULL,
-                       out + d * P, o_ts, o_bs, active, d == 1, scratch)
+                       out + d * P, o_ts, o_bs, active, d == 1, L.packed_rows, scratch)
 
 
 cdef void *_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint writable, str name) except NULL:
@@ -320,6 +324,8 @@ def _packed_wins(int kind, Py_ssize_t H, Py_ssize_t P, Py_ssize_t itemsize):
 
 # Largest W_hh (bytes) the packed kernel takes by default: measured crossover, see bench/FLOOR.md.
 _PACKED_MAX_BYTES = 64 << 20
+# Most active rows a step runs through the panels before BLAS gemm wins: measured crossover, bench/FLOOR.md.
+_PACKED_MAX_ROWS = 16
 
 
 def _pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, Py_ssize_t itemsize):
@@ -347,8 +353,9 @@ cdef class Layer:
     All arrays C-contiguous, of one float dtype.
 
     recurrent: 'auto' (default), 'packed' or 'blas': how a step with one batch row computes W_hh h.
-    'packed' copies W_hh (and W_hr) once into panels for the fused kernel; 'auto' does so where that
-    beats BLAS gemv on the measured crossover (bench/FLOOR.md), i.e. while W_hh is small.
+    'packed' copies W_ih, W_hh (and W_hr) once into panels for the fused kernel; 'auto' does so where
+    that beats BLAS gemv on the measured crossover (bench/FLOOR.md), i.e. while W_hh is small. With
+    panels, a step with up to `packed_rows` active rows takes them, a step with more takes BLAS gemm.
     """
     cdef LayerSpec spec
     cdef readonly Py_ssize_t itemsize
@@ -378,6 +385,7 @@ cdef class Layer:
             self.spec.w_hh[d] = self.spec.b_hn[d] = self.spec.w_hr[d] = NULL
             self.spec.w_hh_pk[d] = self.spec.w_hr_pk[d] = NULL
         self.spec.w_ih_pk = NULL
+        self.spec.packed_rows = 0
         for d in range(D):
             self.spec.w_hh[d] = _data(w_hh[d], G * H * P, s, False, "w_hh")
             if b_hn[d] is not None:
@@ -401,11 +409,17 @@ cdef class Layer:
                     packed.append(panels)
                     self.spec.w_hr_pk[d] = _data(panels, panels.size, s, False, "w_hr packed")
             self.arrays += tuple(packed)
+            self.spec.packed_rows = max(1, _PACKED_MAX_ROWS)
 
     @property
     def recurrent(self):
         """'packed' if one-row steps use the fused panel kernel, else 'blas'."""
         return "packed" if self.spec.w_hh_pk[0] != NULL else "blas"
+
+    @property
+    def packed_rows(self):
+        """Most active rows a step runs through the panels (0: always BLAS)."""
+        return self.spec.packed_rows
 
     @property
     def kind(self):
@@ -442,7 +456,7 @@ cdef class Layer:
         elif self.spec.w_hr[0] != NULL:
             blas = B * self.spec.hidden_size
         if self.spec.w_hh_pk[0] != NULL:
-            fused = self.spec.hidden_size + self.spec.out_size
+            fused = min(B, self.spec.packed_rows) * (self.spec.hidden_size + self.spec.out_size)
         return max(1, blas, fused)
 
     def forward(self, x, Py_ssize_t T, Py_ssize_t B, bint batch_first, h, c, out, gates, scratch,
@@ -483,6 +497,129 @@ cdef class Layer:
             with nogil:
                 _run_layer(&self.spec, T, B, batch_first, <double *>px, <double *>ph, <double *>pc,
                            <double *>po, <double *>pg, <double *>pscr, pa)
+
+
+cdef void _run_stack(const LayerSpec *specs, Py_ssize_t L, Py_ssize_t T, Py_ssize_t B, const floating *x,
+                     floating *out, floating *h, floating *c, floating *gates, floating *scratch,
+                     floating *between) noexcept nogil:
+    """T steps of B rows through L unidirectional layers, step-major: step t runs layer 0..L-1 before
+    step t + 1, each layer's input projection over its own B rows, so the arithmetic of a step never
+    depends on how the steps were grouped into calls. One `between` buffer carries a layer's output to
+    the next: _run_layer has read all of its input (into gates) before it writes its output."""
+    cdef Py_ssize_t t, l, I0 = specs[0].input_size, P = specs[L - 1].out_size, H = specs[0].hidden_size
+    cdef const floating *v
+    cdef floating *dest
+    for t in range(T):
+        v = x + t * B * I0
+        for l in range(L):
+            dest = out + t * B * P if l == L - 1 else between
+            _run_layer(&specs[l], 1, B, False, v, h + l * B * P, c + l * B * H if c != NULL else NULL,
+                       dest, gates, scratch, <const Py_ssize_t *>NULL)
+            v = dest
+
+
+cdef class Stack:
+    """A unidirectional module's layers stepped together for streaming, with a fixed batch size.
+
+    Owns the recurrent state, `h` (L, B, P) and, for LSTM, `c` (L, B, H) (numpy arrays: read, zero or set
+    them in place), and every work buffer, so `run` allocates nothing and holds the GIL for no step.
+    """
+    cdef LayerSpec *specs
+    cdef readonly Py_ssize_t num_layers, batch_size, input_size, out_size
+    cdef readonly object layers           # keeps the weights the specs point into alive
+    cdef readonly object h, c
+    cdef object work                      # gates, scratch, between
+    cdef void *ph
+    cdef void *pc
+    cdef void *pgates
+    cdef void *pscratch
+    cdef void *pbetween
+    cdef int typenum
+
+    def __cinit__(self):
+        self.specs = NULL
+
+    def __dealloc__(self):
+        PyMem_Free(self.specs)
+
+    def __init__(self, list layers, Py_ssize_t batch_size):
+        cdef Layer layer, first
+        cdef Py_ssize_t l, L = len(layers), B = batch_size
+        if L < 1 or B < 1:
+            raise ValueError("Stack needs at least one layer and batch_size >= 1")
+        for l in range(L):
+            if not isinstance(layers[l], Layer):
+                raise TypeError(f"layers[{l}]: expected a Layer, got {type(layers[l]).__name__}")
+        first = layers[0]
+        for l in range(L):
+            layer = layers[l]
+            if layer.spec.num_directions != 1:
+                raise ValueError("Stack: layers must be unidirectional")
+            if (layer.itemsize != first.itemsize or layer.spec.kind != first.spec.kind
+                    or layer.spec.hidden_size != first.spec.hidden_size
+                    or layer.spec.out_size != first.spec.out_size):
+                raise ValueError("Stack: layers must share kind, dtype, hidden and output sizes")
+            if l > 0 and layer.spec.input_size != first.spec.out_size:
+                raise ValueError(f"Stack: layers[{l}] takes {layer.spec.input_size} inputs, "
+                                 f"layers[{l - 1}] gives {first.spec.out_size}")
+        self.specs = <LayerSpec *>PyMem_Malloc(L * sizeof(LayerSpec))
+        if self.specs == NULL:
+            raise MemoryError()
+        for l in range(L):
+            self.specs[l] = (<Layer>layers[l]).spec
+        self.layers = tuple(layers)
+        self.num_layers, self.batch_size = L, B
+        self.input_size, self.out_size = first.spec.input_size, first.spec.out_size
+        dtype = np.float32 if first.itemsize == 4 else np.float64
+        self.typenum = cnp.NPY_FLOAT32 if first.itemsize == 4 else cnp.NPY_FLOAT64
+        H, P = first.spec.hidden_size, first.spec.out_size
+        self.h = np.zeros((L, B, P), dtype)
+        self.c = np.zeros((L, B, H), dtype) if first.spec.kind == KIND_LSTM else None
+        gates = np.empty(B * first.spec.gate_rows, dtype)
+        scratch = np.empty(max([(<Layer>layer)._scratch_size(B) for layer in layers]), dtype)
+        between = np.empty(B * P, dtype)
+        self.work = (gates, scratch, between)
+        s = first.itemsize
+        self.ph = _data(self.h, L * B * P, s, True, "h")
+        self.pc = _data(self.c, L * B * H, s, True, "c") if self.c is not None else NULL
+        self.pgates = _data(gates, gates.size, s, True, "gates")
+        self.pscratch = _data(scratch, scratch.size, s, True, "scratch")
+        self.pbetween = _data(between, between.size, s, True, "between")
+
+    def run(self, x, out):
+        """Run the steps of x (T, B, input_size) into out (T, B, out_size), carrying the state.
+
+        Returns False, touching nothing, unless both are numpy arrays of the module's dtype, C-contiguous
+        and aligned (out writeable): then the caller converts. Only the sizes are checked (T is read
+        from x's size), so (T, input_size) serves for B = 1; the shapes are the caller's business."""
+        cdef cnp.ndarray xa, oa
+        if type(x) is not cnp.ndarray or type(out) is not cnp.ndarray:
+            return False
+        xa, oa = <cnp.ndarray>x, <cnp.ndarray>out
+        if not (cnp.PyArray_TYPE(xa) == self.typenum and cnp.PyArray_TYPE(oa) == self.typenum
+                and cnp.PyArray_IS_C_CONTIGUOUS(xa) and cnp.PyArray_IS_C_CONTIGUOUS(oa)
+                and cnp.PyArray_ISALIGNED(xa) and cnp.PyArray_ISALIGNED(oa)
+                and cnp.PyArray_ISNOTSWAPPED(xa) and cnp.PyArray_ISNOTSWAPPED(oa)
+                and cnp.PyArray_ISWRITEABLE(oa)):
+            return False
+        cdef Py_ssize_t BI = self.batch_size * self.input_size, n = cnp.PyArray_SIZE(xa)
+        cdef Py_ssize_t T = n // BI
+        if n != T * BI or cnp.PyArray_SIZE(oa) != T * self.batch_size * self.out_size:
+            raise ValueError(f"Stack.run: x holds {n} values and out {cnp.PyArray_SIZE(oa)}; expected "
+                             f"T * {BI} and T * {self.batch_size * self.out_size}")
+        if T == 0:
+            return True
+        if self.typenum == cnp.NPY_FLOAT32:
+            with nogil:
+                _run_stack(self.specs, self.num_layers, T, self.batch_size, <const float *>cnp.PyArray_DATA(xa),
+                           <float *>cnp.PyArray_DATA(oa), <float *>self.ph, <float *>self.pc,
+                           <float *>self.pgates, <float *>self.pscratch, <float *>self.pbetween)
+        else:
+            with nogil:
+                _run_stack(self.specs, self.num_layers, T, self.batch_size, <const double *>cnp.PyArray_DATA(xa),
+                           <double *>cnp.PyArray_DATA(oa), <double *>self.ph, <double *>self.pc,
+                           <double *>self.pgates, <double *>self.pscratch, <double *>self.pbetween)
+        return True
 
 
 # ---- direct access to the gate kernels, so tests can check them against tests/reference.py ----

@@ -1,8 +1,9 @@
 """Stateful, low-latency stepping for real-time pipelines: `module.stream(batch_size)`.
 
-A Stream owns the recurrent state and every work buffer, so a call allocates nothing beyond its result
-(and nothing at all with `out=`). It runs the sequence one timestep at a time through every layer,
-computing each step's input projection on its own: the arithmetic of a step then never depends on how
+A Stream wraps the engine's Stack, which owns the recurrent state and every work buffer, so a call
+allocates nothing beyond its result (and nothing at all with `out=`). The Stack runs the sequence one
+timestep at a time through every layer inside one GIL-free section, computing each step's input
+projection on its own: the arithmetic of a step then never depends on how
 the frames were grouped into calls, so a sequence gives bitwise the same result whether it arrives in
 one call or in chunks of any sizes (a gemm's rounding can depend on how many rows it is given).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastrnn import _engine
 from fastrnn._convert import to_numpy
 
 
@@ -33,27 +35,17 @@ class Stream:
         self._module = module
         self._cell = not hasattr(module, "num_layers")
         self._lstm = module._mode == "LSTM"
-        self._layers = module._layers if not self._cell else [module._layer]
-        self.batch_size = B = int(batch_size)
-        dtype = module.dtype
-        L = len(self._layers)
-        P = self._layers[-1].out_size
-        H = module.hidden_size
-        self._h = np.zeros((L, B, P), dtype=dtype)
-        self._c = np.zeros((L, B, H), dtype=dtype) if self._lstm else None
+        self.batch_size = int(batch_size)
+        self._dtype = np.dtype(module.dtype)
+        # The engine's Stack owns the state (h (L, B, P), c (L, B, H)) and every work buffer.
+        self._stack = _engine.Stack(list(module._layers) if not self._cell else [module._layer], self.batch_size)
+        self._run = self._stack.run
+        self._h, self._c = self._stack.h, self._stack.c
         if initial is not None:
             self._set_initial(initial)
-        # Work buffers for one step, shared by all layers (the largest any layer needs).
-        self._gates = np.empty(max(B * layer.gate_rows for layer in self._layers), dtype=dtype)
-        self._scratch = np.empty(max(layer.scratch_size(B) for layer in self._layers), dtype=dtype)
-        self._between = [np.empty((B, layer.out_size), dtype=dtype) for layer in self._layers[:-1]]
-        self._step_out = np.empty((B, P), dtype=dtype)
-        # (layer, its h and c state views, its output buffer or None for the last layer), made once.
-        self._per_layer = [
-            (layer, self._h[i:i + 1], None if self._c is None else self._c[i:i + 1],
-             self._between[i] if i < L - 1 else None)
-            for i, layer in enumerate(self._layers)
-        ]
+        # Validated chunk shapes -> result shape, for chunks whose memory is laid out time-major
+        # (T, B, I) already, which go to the engine as they are; _plans also holds the others.
+        self._direct = {}
         self._plans = {}
 
     def _set_initial(self, initial):
@@ -96,13 +88,26 @@ class Stream:
 
     def __call__(self, chunk, out=None):
         """Run the frames of `chunk`, carrying state; return the outputs (written into `out` if given)."""
+        # The common case costs a dict look-up, an np.empty and one engine call: a shape seen before,
+        # a C-contiguous array of the module's dtype (Stack.run checks that and returns False if not).
+        if type(chunk) is np.ndarray:
+            shape = self._direct.get(chunk.shape)
+            if shape is not None:
+                result = np.empty(shape, self._dtype) if out is None else out
+                if (out is None or (type(out) is np.ndarray and out.shape == shape)) and self._run(chunk, result):
+                    return result
+        return self._call_general(chunk, out)
+
+    def _call_general(self, chunk, out):
+        """Any chunk: converts the input, checks shapes and `out` (with the errors), handles batch_first."""
         x = chunk if type(chunk) is np.ndarray and chunk.dtype.kind in "fiu" else to_numpy(chunk, "chunk")
         plan = self._plans.get(x.shape)
         if plan is None:
             plan = self._plans[x.shape] = self._plan(x.shape)
-        view, batch_first, T, result_shape = plan
-        x = view(x)
-        dtype = self._module.dtype
+            if plan[0]:
+                self._direct[x.shape] = plan[1]
+        direct, result_shape = plan
+        dtype = self._dtype
         if out is None:
             result = np.empty(result_shape, dtype=dtype)
         elif type(out) is np.ndarray and out.shape == result_shape and out.dtype == dtype and out.flags.writeable:
@@ -113,44 +118,40 @@ class Stream:
                 got = "a read-only array"
             raise ValueError(f"out: expected a writeable numpy array of shape {result_shape} and dtype {dtype}, "
                              f"got {got}")
-        frames = view(result)  # (T, B, P) or (B, T, P): frame t's rows, wherever they live
-        for t in range(T):
-            frame = x[:, t] if batch_first else x[t]
-            dest = frames[:, t] if batch_first else frames[t]
-            direct = dest.flags.c_contiguous
-            self._step(np.ascontiguousarray(frame, dtype=dtype), dest if direct else self._step_out)
-            if not direct:
-                dest[...] = self._step_out
+        if direct:  # time-major memory: only dtype, contiguity or out's layout kept it off the fast path
+            rows = np.ascontiguousarray(x, dtype=dtype)
+            dest = result if result.flags.c_contiguous else np.empty(result_shape, dtype=dtype)
+            self._run(rows, dest)
+        else:  # batch_first with B > 1: the engine wants frame t's rows together
+            rows = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dtype)
+            dest = np.empty((x.shape[1], x.shape[0], result_shape[-1]), dtype=dtype)
+            self._run(rows, dest)
+            dest = dest.transpose(1, 0, 2)
+        if dest is not result:
+            result[...] = dest
         return result
 
     def _plan(self, shape):
-        """How to read a chunk of this shape: (view to (T,B,.) or (B,T,.), batch_first, T, result shape).
-        Raises the shape error; called once per distinct chunk shape."""
-        B, I, P = self.batch_size, self._module.input_size, self._step_out.shape[1]
+        """How to read a chunk of this shape: (its memory is time-major, result shape). Raises the shape
+        error; called once per distinct chunk shape."""
+        B, I, P = self.batch_size, self._module.input_size, self._stack.out_size
         if self._cell:
             if len(shape) == 1 and B == 1 and shape[0] == I:
-                return (lambda a: a[None, None]), False, 1, (P,)
+                return True, (P,)
             if shape == (B, I):
-                return (lambda a: a[None]), False, 1, (B, P)
+                return True, (B, P)
             raise ValueError(f"chunk: expected one frame of shape ({B}, {I})"
                              + (f" or ({I},)" if B == 1 else "") + f", got {shape}")
         batch_first = self._module.batch_first
         if len(shape) == 2 and B == 1 and shape[1] == I:
-            return (lambda a: a[:, None]), False, shape[0], (shape[0], P)
+            return True, (shape[0], P)
         if len(shape) == 3 and shape[-1] == I and shape[0 if batch_first else 1] == B:
-            return (lambda a: a), batch_first, shape[1 if batch_first else 0], shape[:2] + (P,)
+            # (B, T, I) with B = 1 is (T, 1, I) in memory
+            return not batch_first or B == 1, shape[:2] + (P,)
         expected = f"({B}, T_chunk, {I})" if batch_first else f"(T_chunk, {B}, {I})"
         if B == 1:
             expected += f" or (T_chunk, {I})"
         raise ValueError(f"chunk: expected shape {expected}, got {shape}")
-
-    def _step(self, rows, dest):
-        """One timestep through every layer; the last layer writes its output rows (B, P) into dest."""
-        B, gates, scratch = self.batch_size, self._gates, self._scratch
-        for layer, h, c, out in self._per_layer:
-            out = dest if out is None else out
-            layer.forward(rows, 1, B, False, h, c, out, gates, scratch)
-            rows = out
 
 
 def _state_array(value, name, shape, dtype):

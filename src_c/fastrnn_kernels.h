@@ -1,5 +1,5 @@
 /* fastrnn kernels: the elementwise gate math of one timestep, and a fused recurrent step (packed W_hh
- * mat-vec + gate math) for one batch row. Plain C99 + GCC vector extensions, no Python.h, no allocation.
+ * mat-vec + gate math) for a few batch rows. Plain C99 + GCC vector extensions, no Python.h, no allocation.
  *
  * Pointer names carry their layout: `_bg` is (batch rows, gate columns), `_bh` is (batch rows, hidden),
  * `_g` / `_h` / `_k` one row of gate / hidden / input values. Rows of a `gates`/`out` matrix are `ld_*`
@@ -56,17 +56,21 @@ ptrdiff_t frnn_lanes(ptrdiff_t itemsize);
     /* Pack w_gk (G*H x K, row stride ld_w, torch layout) into panels w_pkgu (see above). */      \
     void frnn_pack_##sfx(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const real *w_gk, ptrdiff_t ld_w, \
                          real *w_pkgu);                                                           \
-    /* Fused LSTM step, one row: pre = gates_g (4H, input part + bias) + W v_k (W packed, K = P); \
-     * c_h updated in place; h_h (H) receives h'. h_h must not alias v_k. */                      \
-    void frnn_lstm_rec_##sfx(ptrdiff_t H, ptrdiff_t K, const real *w_pkgu, const real *v_k,       \
-                             const real *gates_g, real *c_h, real *h_h);                          \
-    /* Fused GRU step, one row: gh = W h_prev_h (packed, K = H), then the GRU gate math with      \
-     * gx_g (3H) and b_hn (H or NULL); h_h (H, not aliasing h_prev_h) receives h'. */             \
-    void frnn_gru_rec_##sfx(ptrdiff_t H, const real *w_pkgu, const real *h_prev_h,                \
-                            const real *gx_g, const real *b_hn, real *h_h);                       \
-    /* Fused RNN step / projection, one row: h_h = act(pre_h + W v_k), pre_h may be NULL. */      \
-    void frnn_rnn_rec_##sfx(ptrdiff_t H, ptrdiff_t K, const real *w_pkgu, const real *v_k,        \
-                            const real *pre_h, int act, real *h_h);
+    /* Fused recurrent steps over n rows (packed W, see above; v_bk, h_bh, c_bh rows contiguous):   \
+     * LSTM: pre = gates_bg (n x 4H, stride ld_gates: input part + bias) + v_bk (n x K, K = P) W^T;   \
+     * c_bh updated in place; h_bh (n x H) receives h' and must not alias v_bk. */                   \
+    void frnn_lstm_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const real *w_pkgu,             \
+                             const real *v_bk, const real *gates_bg, ptrdiff_t ld_gates, real *c_bh, \
+                             real *h_bh);                                                           \
+    /* GRU: gh = h_prev_bh (n x H) W^T (K = H), then the gate math with gx_bg (n x 3H, stride ld_gx) \
+     * and b_hn (H or NULL); h_bh (n x H, not aliasing h_prev_bh) receives h'. */                   \
+    void frnn_gru_rec_##sfx(ptrdiff_t n, ptrdiff_t H, const real *w_pkgu, const real *h_prev_bh,    \
+                            const real *gx_bg, ptrdiff_t ld_gx, const real *b_hn, real *h_bh);       \
+    /* RNN step / projection / input projection: h_bh (n x H) = act(pre_bh + v_bk W^T); pre_bh may  \
+     * be NULL, and ld_pre = 0 broadcasts one row (a bias) to every row. */                         \
+    void frnn_rnn_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const real *w_pkgu,              \
+                            const real *v_bk, const real *pre_bh, ptrdiff_t ld_pre, int act,        \
+                            real *h_bh);
 
 FRNN_DECLARE(float, f32)
 FRNN_DECLARE(double, f64)

@@ -117,15 +117,26 @@ static void FN(rnn_step)(ptrdiff_t n, ptrdiff_t H, const REAL *pre_bh, ptrdiff_t
     if (out_bh) FN(copy_rows)(n, H, h_bh, H, out_bh, ld_out);
 }
 
-/* ---- fused recurrent step for one batch row over packed panels ----
+/* ---- fused recurrent step over packed panels, for n batch rows ----
  *
- * A panel covers PANEL units (64 bytes per gate) = NV native vectors. panel_dot leaves in acc[g*NV + q]
- * the dot products of gate g, vector q of the panel with v_k: per k, one broadcast of v[k] and G*NV
- * FMAs on contiguous weights. S independent partial sums keep >= 8 FMA chains in flight where the
- * register file allows (an FMA has ~4 cycles of latency, 2 issue per cycle). G is a constant after
- * inlining, so the sums live in registers. */
+ * A panel covers PANEL units (64 bytes per gate) = NV native vectors. The dot products of one panel with
+ * R rows of v land in acc[(r*G + g)*NV + q] (row r, gate g, vector q), then the gate math runs on them
+ * while they are hot, so W_hh is streamed once per step and no gate pre-activation goes to memory.
+ *
+ * One row (R = 1, the streaming / B = 1 case) takes every gate of the panel in one pass over memory: per
+ * k one broadcast of v[k] and G*NV FMAs on contiguous weights; S independent partial sums keep >= 8 FMA
+ * chains in flight where the register file allows (an FMA has ~4 cycles of latency, 2 issue per cycle).
+ * Several rows use a register block of R rows x one gate's NV vectors (AVX2 float: 6 x 2 ymm = 12
+ * accumulators + 2 weight registers + 1 broadcast of the 16): each weight vector loaded once per k
+ * serves R rows, the shape of a gemm micro-kernel, so small batches reach near the FMA peak without
+ * BLAS copying all of W into its packing buffer at every step. G and R are constants after inlining,
+ * so the sums live in registers. */
 #define PANEL (FRNN_PANEL_BYTES / (ptrdiff_t)sizeof(REAL))
 #define NV (PANEL / LANES)
+/* Rows per register block: 12 accumulators (6 with AVX2, 3 with SSE2's 4-vector panels); BMAX bounds
+ * every ISA's RMAX, for the sizes of the accumulator arrays. */
+#define RMAX (12 / NV)
+#define BMAX 6
 
 FRNN_ALWAYS_INLINE void FN(panel_dot)(const int G, ptrdiff_t K, const REAL *w_kgu, const REAL *v_k, VEC *acc)
 {
@@ -152,52 +163,116 @@ FRNN_ALWAYS_INLINE void FN(panel_dot)(const int G, ptrdiff_t K, const REAL *w_kg
     }
 }
 
-static void FN(lstm_rec)(ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_k, const REAL *gates_g,
-                         REAL *c_h, REAL *h_h)
+/* R (2..RMAX) rows of v (row stride K), one gate at a time. */
+FRNN_ALWAYS_INLINE void FN(panel_dot_rows)(const int G, const int R, ptrdiff_t K, const REAL *w_kgu,
+                                           const REAL *v_bk, VEC *acc)
+{
+    for (int g = 0; g < G; ++g) {
+        VEC sum[BMAX][NV];
+        for (int r = 0; r < R; ++r)
+            for (int q = 0; q < NV; ++q) sum[r][q] = (VEC){0};
+        const REAL *w = w_kgu + g * PANEL;
+        for (ptrdiff_t k = 0; k < K; ++k, w += G * PANEL) {
+            VEC wv[NV];
+            for (int q = 0; q < NV; ++q) wv[q] = FN(load)(w + q * LANES, LANES);
+            for (int r = 0; r < R; ++r) {
+                const VEC vk = (VEC){0} + v_bk[r * K + k];
+                for (int q = 0; q < NV; ++q) sum[r][q] += wv[q] * vk;
+            }
+        }
+        for (int r = 0; r < R; ++r)
+            for (int q = 0; q < NV; ++q) acc[(r * G + g) * NV + q] = sum[r][q];
+    }
+}
+
+/* The dot products of R rows (1..RMAX, a run-time value) with one panel: a switch to constant R. */
+FRNN_ALWAYS_INLINE void FN(panel_dots)(const int G, int R, ptrdiff_t K, const REAL *w_kgu, const REAL *v_bk,
+                                       VEC *acc)
+{
+    switch (R) {
+    case 1: FN(panel_dot)(G, K, w_kgu, v_bk, acc); break;
+    case 2: FN(panel_dot_rows)(G, 2, K, w_kgu, v_bk, acc); break;
+    case 3: FN(panel_dot_rows)(G, 3, K, w_kgu, v_bk, acc); break;
+    case 4: FN(panel_dot_rows)(G, 4, K, w_kgu, v_bk, acc); break;
+    case 5: FN(panel_dot_rows)(G, 5, K, w_kgu, v_bk, acc); break;
+    case 6: FN(panel_dot_rows)(G, 6, K, w_kgu, v_bk, acc); break;
+    }
+}
+
+/* Rows of the next register block: n rows split into ceil(n / RMAX) blocks of near-equal size (16 rows
+ * as 6 + 5 + 5, not 6 + 6 + 4: the last block would run fewer FMA chains). */
+FRNN_ALWAYS_INLINE int FN(block_rows)(ptrdiff_t left)
+{
+    ptrdiff_t blocks = (left + RMAX - 1) / RMAX;
+    return (int)((left + blocks - 1) / blocks);
+}
+
+static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
+                         const REAL *gates_bg, ptrdiff_t ld_gates, REAL *c_bh, REAL *h_bh)
 {
     for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
-        VEC a[4 * NV];
-        FN(panel_dot)(4, K, w_pkgu + j0 * K * 4, v_k, a);
-        for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
-            ptrdiff_t j = j0 + q * LANES, m = H - j;
-            const REAL *g = gates_g + j;
-            FN(lstm_cell)(a[q] + FN(load)(g, m), a[NV + q] + FN(load)(g + H, m),
-                          a[2 * NV + q] + FN(load)(g + 2 * H, m), a[3 * NV + q] + FN(load)(g + 3 * H, m),
-                          c_h + j, h_h + j, m);
+        for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
+            VEC a[BMAX * 4 * NV];
+            R = FN(block_rows)(n - b0);
+            FN(panel_dots)(4, (int)R, K, w_pkgu + j0 * K * 4, v_bk + b0 * K, a);
+            for (ptrdiff_t r = 0; r < R; ++r) {
+                const VEC *ar = a + r * 4 * NV;
+                for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
+                    ptrdiff_t j = j0 + q * LANES, m = H - j, row = (b0 + r) * H;
+                    const REAL *g = gates_bg + (b0 + r) * ld_gates + j;
+                    FN(lstm_cell)(ar[q] + FN(load)(g, m), ar[NV + q] + FN(load)(g + H, m),
+                                  ar[2 * NV + q] + FN(load)(g + 2 * H, m), ar[3 * NV + q] + FN(load)(g + 3 * H, m),
+                                  c_bh + row + j, h_bh + row + j, m);
+                }
+            }
         }
     }
 }
 
-static void FN(gru_rec)(ptrdiff_t H, const REAL *w_pkgu, const REAL *h_prev_h, const REAL *gx_g,
-                        const REAL *b_hn, REAL *h_h)
+static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, const REAL *w_pkgu, const REAL *h_prev_bh, const REAL *gx_bg,
+                        ptrdiff_t ld_gx, const REAL *b_hn, REAL *h_bh)
 {
     for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
-        VEC a[3 * NV];
-        FN(panel_dot)(3, H, w_pkgu + j0 * H * 3, h_prev_h, a);
-        for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
-            ptrdiff_t j = j0 + q * LANES, m = H - j;
-            const REAL *x = gx_g + j;
-            VEC bn = b_hn ? FN(load)(b_hn + j, m) : (VEC){0};
-            FN(gru_cell)(FN(load)(x, m), FN(load)(x + H, m), FN(load)(x + 2 * H, m), a[q], a[NV + q],
-                         a[2 * NV + q], bn, h_prev_h + j, h_h + j, m);
+        for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
+            VEC a[BMAX * 3 * NV];
+            R = FN(block_rows)(n - b0);
+            FN(panel_dots)(3, (int)R, H, w_pkgu + j0 * H * 3, h_prev_bh + b0 * H, a);
+            for (ptrdiff_t r = 0; r < R; ++r) {
+                const VEC *ar = a + r * 3 * NV;
+                for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
+                    ptrdiff_t j = j0 + q * LANES, m = H - j, row = (b0 + r) * H;
+                    const REAL *x = gx_bg + (b0 + r) * ld_gx + j;
+                    VEC bn = b_hn ? FN(load)(b_hn + j, m) : (VEC){0};
+                    FN(gru_cell)(FN(load)(x, m), FN(load)(x + H, m), FN(load)(x + 2 * H, m), ar[q], ar[NV + q],
+                                 ar[2 * NV + q], bn, h_prev_bh + row + j, h_bh + row + j, m);
+                }
+            }
         }
     }
 }
 
-static void FN(rnn_rec)(ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_k, const REAL *pre_h,
-                        int act, REAL *h_h)
+static void FN(rnn_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
+                        const REAL *pre_bh, ptrdiff_t ld_pre, int act, REAL *h_bh)
 {
     for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
-        VEC a[NV];
-        FN(panel_dot)(1, K, w_pkgu + j0 * K, v_k, a);
-        for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
-            ptrdiff_t j = j0 + q * LANES, m = H - j;
-            if (pre_h) a[q] += FN(load)(pre_h + j, m);
-            FN(store)(h_h + j, FN(rnn_act)(a[q], act), m);
+        for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
+            VEC a[BMAX * NV];
+            R = FN(block_rows)(n - b0);
+            FN(panel_dots)(1, (int)R, K, w_pkgu + j0 * K, v_bk + b0 * K, a);
+            for (ptrdiff_t r = 0; r < R; ++r) {
+                for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
+                    ptrdiff_t j = j0 + q * LANES, m = H - j;
+                    VEC v = a[r * NV + q];
+                    if (pre_bh) v += FN(load)(pre_bh + (b0 + r) * ld_pre + j, m);
+                    FN(store)(h_bh + (b0 + r) * H + j, FN(rnn_act)(v, act), m);
+                }
+            }
         }
     }
 }
 
+#undef BMAX
+#undef RMAX
 #undef NV
 #undef PANEL
 #undef FN

@@ -1,9 +1,10 @@
 """Every kernel path the engine can take on this machine, against torch.
 
 Paths: instruction set (generic always; avx2 where the CPU runs it) x recurrent step (the fused packed-panel
-kernel or BLAS + gate kernel), for every cell kind, one and several batch rows (a one-row step takes the
-fused kernel, more rows take BLAS), one step (the streaming input projection through the panels) and
-several, sizes with panel tails. FASTRNN_ISA is checked in a subprocess, since it is read at import.
+kernel for every row count, for one row only with BLAS beyond, or BLAS + gate kernel throughout), for every
+cell kind, one and several batch rows (register blocks of every height, variable lengths shrinking the active
+rows across the crossover), one step (the input projection through the panels) and several, sizes with panel
+tails. FASTRNN_ISA is checked in a subprocess, since it is read at import.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from conftest import KINDS, assert_close, make_pair, randn, run_torch, state_sha
 from fastrnn import _engine
 
 ISAS = [name for name in _engine.ISA_NAMES if _engine.ISA_NAMES.index(name) <= _engine.ISA_NAMES.index(_engine.cpu_isa())]
-RECURRENT = {"packed": 1 << 62, "blas": 0}  # _PACKED_MAX_BYTES that forces each path
+# (_PACKED_MAX_BYTES, _PACKED_MAX_ROWS) that force each path
+RECURRENT = {"packed": (1 << 62, 1 << 30), "packed1": (1 << 62, 1), "packed4": (1 << 62, 4), "blas": (0, 0)}
 
 
 @pytest.fixture(params=ISAS)
@@ -32,18 +34,20 @@ def isa(request):
 
 @pytest.fixture(params=list(RECURRENT))
 def recurrent(request, monkeypatch):
-    monkeypatch.setattr(_engine, "_PACKED_MAX_BYTES", RECURRENT[request.param])
+    max_bytes, max_rows = RECURRENT[request.param]
+    monkeypatch.setattr(_engine, "_PACKED_MAX_BYTES", max_bytes)
+    monkeypatch.setattr(_engine, "_PACKED_MAX_ROWS", max_rows)
     return request.param
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("T,B,H,bidirectional", [(1, 1, 17, False), (9, 1, 33, True), (6, 3, 40, False),
-                                                 (5, 1, 64, False)])
+                                                 (5, 1, 64, False), (1, 13, 21, False), (4, 7, 16, True)])
 def test_path_matches_torch(isa, recurrent, dtype, kind, T, B, H, bidirectional, rng, seed):
     tmod, fmod = make_pair(kind, rng, dtype, input_size=11, hidden_size=H, num_layers=2,
                            bidirectional=bidirectional)
-    assert all(layer.recurrent == recurrent for layer in fmod._layers)
+    assert all(layer.recurrent == recurrent.rstrip("14") for layer in fmod._layers)
     x = randn(rng, (T, B, 11), dtype, scale=2.0)
     states = [randn(rng, shape, dtype) for shape in state_shapes(kind, 2, bidirectional, B, H)]
     want_out, want_states = run_torch(tmod, x, states, kind)
@@ -54,6 +58,24 @@ def test_path_matches_torch(isa, recurrent, dtype, kind, T, B, H, bidirectional,
     assert_close(out, want_out, dtype, where + " out", seed)
     for g, w in zip(got_states, want_states):
         assert_close(g, w, dtype, where + " state", seed)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_path_with_lengths_matches_torch(isa, recurrent, kind, rng, seed):
+    """Active rows shrink from 9 to 1 over the sequence, crossing every path's row crossover."""
+    torch = pytest.importorskip("torch")
+    T, B, H = 9, 9, 20
+    tmod, fmod = make_pair(kind, rng, np.float32, input_size=5, hidden_size=H, bidirectional=True)
+    x = randn(rng, (T, B, 5))
+    lengths = np.arange(T, 0, -1)
+    rng.shuffle(lengths)
+    out, _ = fmod(x, lengths=lengths)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x), torch.from_numpy(lengths),
+                                                     enforce_sorted=False)
+    with torch.no_grad():
+        t_out, _ = tmod(packed)
+    want, _ = torch.nn.utils.rnn.pad_packed_sequence(t_out, total_length=T)
+    assert_close(out, want.numpy(), np.float32, f"isa={isa} recurrent={recurrent} {kind} lengths", seed)
 
 
 def test_paths_propagate_nan_and_saturate(isa, recurrent):
