@@ -183,7 +183,7 @@ def cmd_info(args):
         state_dict = loading.load_state_dict(str(path))
     except loading.LoadError as exc:
         raise CLIError(f"{path}: {exc}") from exc
-    report = {"file": str(path), "format": _format_of(path), "checkpoint_entry": getattr(state_dict, "source", ""),
+    report = {"file": str(path), "format": state_dict.format, "checkpoint_entry": getattr(state_dict, "source", ""),
               "num_keys": len(state_dict)}
     report.update(_describe(loading, state_dict, prefix))
     if args.json:
@@ -206,46 +206,25 @@ def cmd_info(args):
     return 0
 
 
-def _format_of(path):
-    """The container, told by its first bytes as fastrnn.loading tells it (the extension is not trusted)."""
-    import zipfile
-
-    from fastrnn._torchfile import LEGACY_MAGIC
-
-    with open(path, "rb") as f:
-        head = f.read(max(len(LEGACY_MAGIC), 16))
-    if head.startswith(b"PK"):
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-        return "npz" if names and all(n.endswith(".npy") for n in names) else "torch.save zip"
-    if head.startswith(LEGACY_MAGIC):
-        return "torch.save legacy (pre-1.6 stream)"
-    return "safetensors" if head[8:9] == b"{" else "unknown"
-
-
 def _describe(loading, state_dict, prefix):
-    """Every RNN group the loader discovers (its own discovery, so info and load agree) and the other keys."""
-    shapes = {name: value.shape for name, value in state_dict.items()}
-    groups = loading._find_groups(shapes)
-    used = {group_prefix + name for group_prefix, names in groups.items() for name in names}
+    """Every RNN the loader discovers (its own discovery, so info and load agree) and the other keys."""
+    groups = loading.find_rnns(state_dict)
+    used = {key for group in groups for key in group.keys}
     if prefix is not None:
-        if prefix not in groups and prefix + "." in groups:
-            prefix += "."
-        if prefix not in groups:
-            raise CLIError(f"no RNN weights under prefix {prefix!r}; candidates: {', '.join(map(repr, groups))}")
-        groups = {prefix: groups[prefix]}
+        chosen = [g for g in groups if g.prefix in (prefix, prefix + ".")]
+        if not chosen:
+            candidates = ", ".join(repr(g.prefix) for g in groups)
+            raise CLIError(f"no RNN weights under prefix {prefix!r}; candidates: {candidates}")
+        groups = chosen
     rnns = []
-    for group_prefix, names in groups.items():
-        keys = [group_prefix + name for name in names]
-        entry = {"prefix": group_prefix.rstrip("."), "keys": keys,
-                 "parameters": int(sum(state_dict[k].size for k in keys)),
-                 "dtypes": sorted({str(state_dict[k].dtype) for k in keys})}
-        try:
-            config = loading._infer(group_prefix, names, shapes, "")
-        except loading.LoadError as exc:
-            entry.update(module=f"unusable: {exc}", config=None)
+    for group in groups:
+        entry = {"prefix": group.prefix.rstrip("."), "keys": list(group.keys),
+                 "parameters": int(sum(state_dict[k].size for k in group.keys)),
+                 "dtypes": sorted({str(state_dict[k].dtype) for k in group.keys})}
+        if group.config is None:
+            entry.update(module=f"unusable: {group.problem}", config=None)
         else:
-            entry.update(module=str(config), config={k: getattr(config, k) for k in config.__dataclass_fields__})
+            entry.update(module=str(group.config), config=group.config.as_dict())
         rnns.append(entry)
     others = [{"key": k, **_summarize_array(v), "numel": int(v.size)} for k, v in state_dict.items() if k not in used]
     return {"rnns": rnns, "other_keys": others}

@@ -23,7 +23,7 @@ from fastrnn._convert import to_numpy
 from fastrnn._torchfile import LEGACY_MAGIC, PARSE_ERRORS, LoadError, Tensor, TorchFile
 from fastrnn.modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
-__all__ = ["LoadError", "StateDict", "load", "load_state_dict"]
+__all__ = ["LoadError", "RNNConfig", "RNNGroup", "StateDict", "find_rnns", "load", "load_state_dict"]
 
 logger = logging.getLogger("fastrnn")
 
@@ -34,9 +34,11 @@ _MAX_DEPTH = 32
 
 class StateDict(dict):
     """dict[str, np.ndarray]; `source` says which entry of a checkpoint it came from ('' for the top level),
-    e.g. "['model']" for torch.save({'model': model.state_dict(), 'epoch': 3})."""
+    e.g. "['model']" for torch.save({'model': model.state_dict(), 'epoch': 3}); `format` names the container
+    ('torch.save zip', 'torch.save legacy', 'safetensors', 'npz' or 'mapping')."""
 
     source = ""
+    format = ""
 
 
 def load_state_dict(path):
@@ -52,6 +54,7 @@ def load_state_dict(path):
         arrays = opened.read(list(opened.shapes))
     result = StateDict(arrays)
     result.source = opened.source
+    result.format = opened.format
     return result
 
 
@@ -123,7 +126,9 @@ def _open(source):
     if isinstance(source, (str, os.PathLike)):
         return _open_path(os.fspath(source))
     if hasattr(source, "keys") and hasattr(source, "__getitem__"):
-        return _open_mapping(source)
+        opened = _open_mapping(source)
+        opened.format = "mapping"
+        return opened
     raise TypeError(f"expected a file path or a mapping of names to arrays, got {type(source).__name__}")
 
 
@@ -136,12 +141,12 @@ def _open_path(path):
         raise LoadError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         if _is_npz(path):
-            return _open_npz(path)
-        return _open_torch(path)
+            return _with_format(_open_npz(path), "npz")
+        return _with_format(_open_torch(path), "torch.save zip")
     if head.startswith(LEGACY_MAGIC):
-        return _open_torch(path)
+        return _with_format(_open_torch(path), "torch.save legacy")
     if len(head) >= 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] <= size - 8:
-        return _open_safetensors(path)
+        return _with_format(_open_safetensors(path), "safetensors")
     if not head:
         raise LoadError(f"{path}: empty file")
     if head[257:262] == b"ustar":
@@ -153,6 +158,11 @@ def _open_path(path):
         raise LoadError(f"{path}: a plain pickle, not a torch.save file; fastrnn does not unpickle arbitrary "
                         f"objects")
     raise LoadError(f"{path}: not a torch.save, safetensors or npz file (starts with {head[:8]!r})")
+
+
+def _with_format(opened, name):
+    opened.format = name
+    return opened
 
 
 def _is_npz(path):
@@ -294,8 +304,23 @@ def _find_groups(shapes):
     return groups
 
 
+def find_rnns(state_dict):
+    """Every group of torch RNN parameter names in a mapping (name -> array or shape), as RNNGroup records,
+    with the configuration inferred from names and shapes, or the reason it cannot be (`problem`).
+    This is the discovery `load` uses, for tools that list what a file holds."""
+    shapes = {name: tuple(getattr(value, "shape", value)) for name, value in state_dict.items()}
+    found = []
+    for prefix, names in _find_groups(shapes).items():
+        keys = tuple(prefix + name for name in names)
+        try:
+            found.append(RNNGroup(prefix, keys, _infer(prefix, names, shapes, ""), None))
+        except LoadError as exc:
+            found.append(RNNGroup(prefix, keys, None, str(exc)))
+    return found
+
+
 @dataclass(frozen=True)
-class _Config:
+class RNNConfig:
     kind: str  # 'RNN', 'LSTM', 'GRU'
     cell: bool
     input_size: int
@@ -311,6 +336,9 @@ class _Config:
         proj = f", proj_size={self.proj_size}" if self.proj_size else ""
         return (f"{self.kind}(input_size={self.input_size}, hidden_size={self.hidden_size}, num_layers="
                 f"{self.num_layers}, bidirectional={self.bidirectional}{proj}, bias={self.bias})")
+
+    def as_dict(self):
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     def build(self, nonlinearity, batch_first, dtype):
         if nonlinearity is not None and self.kind != "RNN":
@@ -331,6 +359,17 @@ class _Config:
         if self.kind == "LSTM":
             return LSTM(self.input_size, self.hidden_size, proj_size=self.proj_size, **common)
         return GRU(self.input_size, self.hidden_size, **common)
+
+
+@dataclass(frozen=True)
+class RNNGroup:
+    """One RNN found in a state_dict: its key prefix ('' or ending in '.'), its full key names, and its inferred
+    RNNConfig, or None with `problem` saying why its weights are unusable."""
+
+    prefix: str
+    keys: tuple
+    config: RNNConfig | None
+    problem: str | None
 
 
 def _describe(prefix, names, shapes):
@@ -381,7 +420,7 @@ def _infer(prefix, names, shapes, where):
     layers = {_layer_index(n): n for n in layered}
     if layers and max(layers) >= len(local):  # a stray high index: name it rather than expect every layer below
         fail(layers[max(layers)], f"layer {max(layers)}, but only {len(local)} parameters were found")
-    config = _Config(kind, cell, input_size, hidden_size, max(layers) + 1 if layers else 1,
+    config = RNNConfig(kind, cell, input_size, hidden_size, max(layers) + 1 if layers else 1,
                      any(n.endswith("_reverse") for n in local), proj_size, ("bias_ih" + sfx) in local)
     mode = "RNN_TANH" if kind == "RNN" else kind
     expected = _layout.param_shapes(mode, config.input_size, hidden_size, config.num_layers, config.bias,

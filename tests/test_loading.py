@@ -294,3 +294,23 @@ def test_keyword_checks(tmp_path):
         fastrnn.load(42)
     with pytest.raises(LoadError, match="cannot read"):
         fastrnn.load(tmp_path / "missing.pt")
+
+
+def test_find_rnns_lists_every_group_with_its_config_or_problem():
+    import numpy as np
+
+    from fastrnn import loading
+
+    sd = {f"enc.{k}": v for k, v in fastrnn.GRU(3, 4, num_layers=2, bidirectional=True).state_dict().items()}
+    sd.update({f"dec.{k}": v for k, v in fastrnn.LSTM(8, 5, proj_size=2).state_dict().items()})
+    sd["bad.weight_ih_l0"] = np.zeros((7, 3), np.float32)  # 7 rows: no gate count divides into a hidden size
+    sd["bad.weight_hh_l0"] = np.zeros((7, 2), np.float32)
+    sd["head.weight"] = np.zeros((2, 5), np.float32)
+    groups = {g.prefix: g for g in loading.find_rnns(sd)}
+    assert set(groups) == {"enc.", "dec.", "bad."}
+    enc, dec = groups["enc."].config, groups["dec."].config
+    assert (enc.kind, enc.input_size, enc.hidden_size, enc.num_layers, enc.bidirectional) == ("GRU", 3, 4, 2, True)
+    assert (dec.kind, dec.input_size, dec.hidden_size, dec.proj_size) == ("LSTM", 8, 5, 2)
+    assert groups["bad."].config is None and groups["bad."].problem
+    assert "head.weight" not in {k for g in groups.values() for k in g.keys}
+    assert dec.as_dict()["proj_size"] == 2
