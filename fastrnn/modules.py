@@ -81,6 +81,22 @@ class _Module:
             return params[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __setattr__(self, name, value):
+        # Assigning a parameter attribute would shadow the weights the engine packed and be silently ignored.
+        params = self.__dict__.get("_params")
+        if params is not None and name in params:
+            raise AttributeError(f"{name}: parameters are set through load_state_dict({{{name!r}: array}}, "
+                                 f"strict=False), which checks the shape and repacks the engine's weights")
+        object.__setattr__(self, name, value)
+
+    def named_parameters(self):
+        """(torch name, array) pairs in torch's order; the arrays are read-only."""
+        return iter(self._params.items())
+
+    def eval(self):
+        """For torch-style code: fastrnn modules are always in inference mode (dropout never applies)."""
+        return self
+
     def state_dict(self):
         """The parameters as an OrderedDict of numpy arrays (copies) under torch's names."""
         return OrderedDict((name, value.copy()) for name, value in self._params.items())
