@@ -325,7 +325,7 @@ def _packed_wins(int kind, Py_ssize_t H, Py_ssize_t P, Py_ssize_t itemsize):
 # Largest W_hh (bytes) the packed kernel takes by default: measured crossover, see bench/FLOOR.md.
 _PACKED_MAX_BYTES = 64 << 20
 # Most active rows a step runs through the panels before BLAS gemm wins: measured crossover, bench/FLOOR.md.
-_PACKED_MAX_ROWS = 16
+_PACKED_MAX_ROWS = 40
 
 
 def _pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, Py_ssize_t itemsize):

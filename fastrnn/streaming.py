@@ -38,7 +38,7 @@ class Stream:
         self.batch_size = int(batch_size)
         self._dtype = np.dtype(module.dtype)
         # The engine's Stack owns the state (h (L, B, P), c (L, B, H)) and every work buffer.
-        self._stack = _engine.Stack(list(module._layers) if not self._cell else [module._layer], self.batch_size)
+        self._stack = _engine.Stack(list(module._layers), self.batch_size)
         self._run = self._stack.run
         self._h, self._c = self._stack.h, self._stack.c
         if initial is not None:

@@ -24,6 +24,14 @@ FRNN_ALWAYS_INLINE void FN(store)(REAL *p, VEC v, ptrdiff_t n)
     else memcpy(p, &v, (size_t)n * sizeof(REAL));
 }
 
+/* x in every lane. `x - 0` is exact for every x (-0 - 0 = -0), so the compiler drops the subtraction and
+ * emits one broadcast (from memory where x comes from memory); `0 + x` would round -0 to +0 and stays an
+ * add, which in the multi-row kernel doubled the non-FMA work per weight load. */
+FRNN_ALWAYS_INLINE VEC FN(splat)(REAL x)
+{
+    return x - (VEC){0};
+}
+
 /* NaN-propagating select: lanes where mask is true (-1) take a, the others b. */
 FRNN_ALWAYS_INLINE VEC FN(select)(VINT mask, VEC a, VEC b)
 {
@@ -147,13 +155,13 @@ FRNN_ALWAYS_INLINE void FN(panel_dot)(const int G, ptrdiff_t K, const REAL *w_kg
     ptrdiff_t k = 0;
     for (; k + S <= K; k += S) {
         for (int s = 0; s < S; ++s) {
-            const VEC vk = (VEC){0} + v_k[k + s];
+            const VEC vk = FN(splat)(v_k[k + s]);
             const REAL *w = w_kgu + (k + s) * G * PANEL;
             for (int a = 0; a < A; ++a) sum[s][a] += FN(load)(w + a * LANES, LANES) * vk;
         }
     }
     for (; k < K; ++k) {
-        const VEC vk = (VEC){0} + v_k[k];
+        const VEC vk = FN(splat)(v_k[k]);
         const REAL *w = w_kgu + k * G * PANEL;
         for (int a = 0; a < A; ++a) sum[0][a] += FN(load)(w + a * LANES, LANES) * vk;
     }
@@ -163,25 +171,30 @@ FRNN_ALWAYS_INLINE void FN(panel_dot)(const int G, ptrdiff_t K, const REAL *w_kg
     }
 }
 
-/* R (2..RMAX) rows of v (row stride K), one gate at a time. */
+/* R (2..RMAX) rows of v (row stride K). The panel's A = G*NV vectors per k are taken C at a time, C the
+ * widest divisor of A that keeps R*C <= 12 accumulators: 6 rows x 2 vectors, and a short block (2-4
+ * rows) widens to 3-6 vectors so it still has >= 8 independent FMA chains. */
 FRNN_ALWAYS_INLINE void FN(panel_dot_rows)(const int G, const int R, ptrdiff_t K, const REAL *w_kgu,
                                            const REAL *v_bk, VEC *acc)
 {
-    for (int g = 0; g < G; ++g) {
-        VEC sum[BMAX][NV];
+    const int A = G * NV;
+    const int C = A % 6 == 0 && 6 * R <= 12 ? 6 : A % 4 == 0 && 4 * R <= 12 ? 4
+                : A % 3 == 0 && 3 * R <= 12 ? 3 : A % 2 == 0 && 2 * R <= 12 ? 2 : 1;
+    for (int c0 = 0; c0 < A; c0 += C) {
+        VEC sum[BMAX][6];
         for (int r = 0; r < R; ++r)
-            for (int q = 0; q < NV; ++q) sum[r][q] = (VEC){0};
-        const REAL *w = w_kgu + g * PANEL;
+            for (int c = 0; c < C; ++c) sum[r][c] = (VEC){0};
+        const REAL *w = w_kgu + c0 * LANES;
         for (ptrdiff_t k = 0; k < K; ++k, w += G * PANEL) {
-            VEC wv[NV];
-            for (int q = 0; q < NV; ++q) wv[q] = FN(load)(w + q * LANES, LANES);
+            VEC wv[6];
+            for (int c = 0; c < C; ++c) wv[c] = FN(load)(w + c * LANES, LANES);
             for (int r = 0; r < R; ++r) {
-                const VEC vk = (VEC){0} + v_bk[r * K + k];
-                for (int q = 0; q < NV; ++q) sum[r][q] += wv[q] * vk;
+                const VEC vk = FN(splat)(v_bk[r * K + k]);
+                for (int c = 0; c < C; ++c) sum[r][c] += wv[c] * vk;
             }
         }
         for (int r = 0; r < R; ++r)
-            for (int q = 0; q < NV; ++q) acc[(r * G + g) * NV + q] = sum[r][q];
+            for (int c = 0; c < C; ++c) acc[r * A + c0 + c] = sum[r][c];
     }
 }
 
@@ -199,12 +212,12 @@ FRNN_ALWAYS_INLINE void FN(panel_dots)(const int G, int R, ptrdiff_t K, const RE
     }
 }
 
-/* Rows of the next register block: n rows split into ceil(n / RMAX) blocks of near-equal size (16 rows
- * as 6 + 5 + 5, not 6 + 6 + 4: the last block would run fewer FMA chains). */
+/* Rows of the next register block: full blocks of RMAX, but never a last block of one row (7 rows as 5 + 2),
+ * since a row alone takes panel_dot, whose sums run in another order (and a block's rounding should not
+ * depend on where a row sits in the batch more than it must). */
 FRNN_ALWAYS_INLINE int FN(block_rows)(ptrdiff_t left)
 {
-    ptrdiff_t blocks = (left + RMAX - 1) / RMAX;
-    return (int)((left + blocks - 1) / blocks);
+    return (int)(left <= RMAX ? left : left == RMAX + 1 ? RMAX - 1 : RMAX);
 }
 
 static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
