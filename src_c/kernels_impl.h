@@ -142,9 +142,11 @@ static void FN(rnn_step)(ptrdiff_t n, ptrdiff_t H, const REAL *pre_bh, ptrdiff_t
 #define PANEL (FRNN_PANEL_BYTES / (ptrdiff_t)sizeof(REAL))
 #define NV (PANEL / LANES)
 /* Rows per register block: 12 accumulators (6 with AVX2, 3 with SSE2's 4-vector panels); BMAX bounds
- * every ISA's RMAX, for the sizes of the accumulator arrays. */
+ * every ISA's RMAX, for the sizes of the accumulator arrays. A panel's dot products are taken for up to
+ * NSUP rows at once (24 rows x 4 gates x 64 bytes = 6 KB of accumulators on the stack). */
 #define RMAX (12 / NV)
 #define BMAX 6
+#define NSUP 24
 
 FRNN_ALWAYS_INLINE void FN(panel_dot)(const int G, ptrdiff_t K, const REAL *w_kgu, const REAL *v_k, VEC *acc)
 {
@@ -171,53 +173,73 @@ FRNN_ALWAYS_INLINE void FN(panel_dot)(const int G, ptrdiff_t K, const REAL *w_kg
     }
 }
 
-/* R (2..RMAX) rows of v (row stride K). The panel's A = G*NV vectors per k are taken C at a time, C the
- * widest divisor of A that keeps R*C <= 12 accumulators: 6 rows x 2 vectors, and a short block (2-4
- * rows) widens to 3-6 vectors so it still has >= 8 independent FMA chains. */
-FRNN_ALWAYS_INLINE void FN(panel_dot_rows)(const int G, const int R, ptrdiff_t K, const REAL *w_kgu,
-                                           const REAL *v_bk, VEC *acc)
+/* Vectors c0 .. c0+C-1 of the panel (of A = G*NV per k) for R rows of v (row stride K): acc[r*A + c]. */
+FRNN_ALWAYS_INLINE void FN(dot_block)(const int G, const int R, const int C, int c0, ptrdiff_t K,
+                                      const REAL *w_kgu, const REAL *v_bk, VEC *acc)
+{
+    const int A = G * NV;
+    VEC sum[BMAX][6];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) sum[r][c] = (VEC){0};
+    const REAL *w = w_kgu + c0 * LANES;
+    for (ptrdiff_t k = 0; k < K; ++k, w += G * PANEL) {
+        VEC wv[6];
+        for (int c = 0; c < C; ++c) wv[c] = FN(load)(w + c * LANES, LANES);
+        for (int r = 0; r < R; ++r) {
+            const VEC vk = FN(splat)(v_bk[r * K + k]);
+            for (int c = 0; c < C; ++c) sum[r][c] += wv[c] * vk;
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) acc[r * A + c0 + c] = sum[r][c];
+}
+
+/* A block of R = 2 or 3 rows alone: the panel's vectors C at a time, C the widest divisor of A with R*C <= 12,
+ * so it still runs >= 8 independent FMA chains (one gate's NV vectors would give 4-6). */
+FRNN_ALWAYS_INLINE void FN(dot_short)(const int G, const int R, ptrdiff_t K, const REAL *w_kgu, const REAL *v_bk,
+                                      VEC *acc)
 {
     const int A = G * NV;
     const int C = A % 6 == 0 && 6 * R <= 12 ? 6 : A % 4 == 0 && 4 * R <= 12 ? 4
                 : A % 3 == 0 && 3 * R <= 12 ? 3 : A % 2 == 0 && 2 * R <= 12 ? 2 : 1;
-    for (int c0 = 0; c0 < A; c0 += C) {
-        VEC sum[BMAX][6];
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < C; ++c) sum[r][c] = (VEC){0};
-        const REAL *w = w_kgu + c0 * LANES;
-        for (ptrdiff_t k = 0; k < K; ++k, w += G * PANEL) {
-            VEC wv[6];
-            for (int c = 0; c < C; ++c) wv[c] = FN(load)(w + c * LANES, LANES);
-            for (int r = 0; r < R; ++r) {
-                const VEC vk = FN(splat)(v_bk[r * K + k]);
-                for (int c = 0; c < C; ++c) sum[r][c] += wv[c] * vk;
-            }
-        }
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < C; ++c) acc[r * A + c0 + c] = sum[r][c];
-    }
+    for (int c0 = 0; c0 < A; c0 += C) FN(dot_block)(G, R, C, c0, K, w_kgu, v_bk, acc);
 }
 
-/* The dot products of R rows (1..RMAX, a run-time value) with one panel: a switch to constant R. */
-FRNN_ALWAYS_INLINE void FN(panel_dots)(const int G, int R, ptrdiff_t K, const REAL *w_kgu, const REAL *v_bk,
+/* The dot products of n (1..NSUP) rows with one panel, into acc[r*A + a]. Four rows and more go gate by gate
+ * (one 64-byte line per k, K lines = 16 KB at K = 256, which stay in L1), every block of rows in turn, so a
+ * block after the first reads the weights from L1, not L2; blocks of 4-6 rows x NV vectors keep >= 8 FMA
+ * chains. */
+FRNN_ALWAYS_INLINE void FN(panel_dots)(const int G, ptrdiff_t n, ptrdiff_t K, const REAL *w_kgu, const REAL *v_bk,
                                        VEC *acc)
 {
-    switch (R) {
-    case 1: FN(panel_dot)(G, K, w_kgu, v_bk, acc); break;
-    case 2: FN(panel_dot_rows)(G, 2, K, w_kgu, v_bk, acc); break;
-    case 3: FN(panel_dot_rows)(G, 3, K, w_kgu, v_bk, acc); break;
-    case 4: FN(panel_dot_rows)(G, 4, K, w_kgu, v_bk, acc); break;
-    case 5: FN(panel_dot_rows)(G, 5, K, w_kgu, v_bk, acc); break;
-    case 6: FN(panel_dot_rows)(G, 6, K, w_kgu, v_bk, acc); break;
+    const int A = G * NV;
+    if (n == 1) {
+        FN(panel_dot)(G, K, w_kgu, v_bk, acc);
+        return;
     }
-}
-
-/* Rows of the next register block: full blocks of RMAX, but never a last block of one row (7 rows as 5 + 2),
- * since a row alone takes panel_dot, whose sums run in another order (and a block's rounding should not
- * depend on where a row sits in the batch more than it must). */
-FRNN_ALWAYS_INLINE int FN(block_rows)(ptrdiff_t left)
-{
-    return (int)(left <= RMAX ? left : left == RMAX + 1 ? RMAX - 1 : RMAX);
+    if (n <= 3 || RMAX < 4) {
+        for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
+            R = n - b0 <= RMAX ? n - b0 : n - b0 == RMAX + 1 ? RMAX - 1 : RMAX;  /* no block of one row */
+            if (R == 1) FN(panel_dot)(G, K, w_kgu, v_bk + b0 * K, acc + b0 * A);
+            else if (R == 2) FN(dot_short)(G, 2, K, w_kgu, v_bk + b0 * K, acc + b0 * A);
+            else FN(dot_short)(G, 3, K, w_kgu, v_bk + b0 * K, acc + b0 * A);
+        }
+        return;
+    }
+    const ptrdiff_t blocks = (n + RMAX - 1) / RMAX;
+    for (int g = 0; g < G; ++g) {
+        for (ptrdiff_t b = 0, b0 = 0, R; b < blocks; ++b, b0 += R) {
+            R = n / blocks + (b < n % blocks);  /* near-equal blocks: 16 rows as 6 + 5 + 5, 8 as 4 + 4 */
+            const REAL *v = v_bk + b0 * K;
+            VEC *out = acc + b0 * A;
+            switch (R) {
+            case 3: FN(dot_block)(G, 3, NV, g * NV, K, w_kgu, v, out); break;
+            case 4: FN(dot_block)(G, 4, NV, g * NV, K, w_kgu, v, out); break;
+            case 5: FN(dot_block)(G, 5, NV, g * NV, K, w_kgu, v, out); break;
+            default: FN(dot_block)(G, 6, NV, g * NV, K, w_kgu, v, out); break;
+            }
+        }
+    }
 }
 
 static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
@@ -225,9 +247,9 @@ static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pk
 {
     for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
-            VEC a[BMAX * 4 * NV];
-            R = FN(block_rows)(n - b0);
-            FN(panel_dots)(4, (int)R, K, w_pkgu + j0 * K * 4, v_bk + b0 * K, a);
+            VEC a[NSUP * 4 * NV];
+            R = n - b0 < NSUP ? n - b0 : NSUP;
+            FN(panel_dots)(4, R, K, w_pkgu + j0 * K * 4, v_bk + b0 * K, a);
             for (ptrdiff_t r = 0; r < R; ++r) {
                 const VEC *ar = a + r * 4 * NV;
                 for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
@@ -247,9 +269,9 @@ static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, const REAL *w_pkgu, const REAL
 {
     for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
-            VEC a[BMAX * 3 * NV];
-            R = FN(block_rows)(n - b0);
-            FN(panel_dots)(3, (int)R, H, w_pkgu + j0 * H * 3, h_prev_bh + b0 * H, a);
+            VEC a[NSUP * 3 * NV];
+            R = n - b0 < NSUP ? n - b0 : NSUP;
+            FN(panel_dots)(3, R, H, w_pkgu + j0 * H * 3, h_prev_bh + b0 * H, a);
             for (ptrdiff_t r = 0; r < R; ++r) {
                 const VEC *ar = a + r * 3 * NV;
                 for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
@@ -269,9 +291,9 @@ static void FN(rnn_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pkg
 {
     for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
-            VEC a[BMAX * NV];
-            R = FN(block_rows)(n - b0);
-            FN(panel_dots)(1, (int)R, K, w_pkgu + j0 * K, v_bk + b0 * K, a);
+            VEC a[NSUP * NV];
+            R = n - b0 < NSUP ? n - b0 : NSUP;
+            FN(panel_dots)(1, R, K, w_pkgu + j0 * K, v_bk + b0 * K, a);
             for (ptrdiff_t r = 0; r < R; ++r) {
                 for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
                     ptrdiff_t j = j0 + q * LANES, m = H - j;
@@ -284,6 +306,7 @@ static void FN(rnn_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pkg
     }
 }
 
+#undef NSUP
 #undef BMAX
 #undef RMAX
 #undef NV
