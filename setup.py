@@ -22,9 +22,10 @@ if debug:
 extensions = [
     Extension(
         "fastrnn._engine",
-        sources=["fastrnn/_engine.pyx", "src_c/kernels.c"],
+        sources=["fastrnn/_engine.pyx", "src_c/kernels.c", "src_c/worker.c"],
         include_dirs=["src_c", numpy.get_include()],
-        extra_compile_args=compile_args,
+        extra_compile_args=compile_args + ["-pthread"],
+        extra_link_args=["-pthread"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]

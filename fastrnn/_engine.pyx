@@ -42,6 +42,7 @@ from fastrnn._kernels cimport (
     frnn_sigmoid_f32, frnn_sigmoid_f64, frnn_tanh_f32, frnn_tanh_f64,
     frnn_packed_size_f32, frnn_packed_size_f64, frnn_pack_f32, frnn_pack_f64,
     frnn_lstm_rec_f32, frnn_lstm_rec_f64, frnn_gru_rec_f32, frnn_gru_rec_f64, frnn_rnn_rec_f32, frnn_rnn_rec_f64,
+    frnn_run_pair,
 )
 
 # ---- instruction set of the kernels, chosen once at import ----
@@ -109,7 +110,7 @@ cdef struct LayerSpec:
     void *w_hr[2]
     void *w_hh_pk[2]      # W_hh in panels for the fused one-row step, or NULL (BLAS path only)
     void *w_hr_pk[2]      # W_hr in panels, with w_hh_pk and a projection
-    void *w_ih_pk         # W_ih (both directions) in panels, with w_hh_pk: few-row input projections
+    void *w_ih_pk[2]      # W_ih of each direction in panels, with w_hh_pk: few-row input projections
     Py_ssize_t packed_rows   # steps with at most this many active rows take the panels, more take BLAS
 
 
@@ -154,11 +155,11 @@ cdef inline void _gru_rec(Py_ssize_t n, Py_ssize_t H, const floating *w, const f
 
 
 cdef inline void _rnn_rec(Py_ssize_t n, Py_ssize_t H, Py_ssize_t K, const floating *w, const floating *v,
-                          const floating *pre, Py_ssize_t ldp, int act, floating *h) noexcept nogil:
+                          const floating *pre, Py_ssize_t ldp, int act, floating *h, Py_ssize_t ldh) noexcept nogil:
     if floating is float:
-        frnn_rnn_rec_f32(n, H, K, w, v, pre, ldp, act, h)
+        frnn_rnn_rec_f32(n, H, K, w, v, pre, ldp, act, h, ldh)
     else:
-        frnn_rnn_rec_f64(n, H, K, w, v, pre, ldp, act, h)
+        frnn_rnn_rec_f64(n, H, K, w, v, pre, ldp, act, h, ldh)
 
 
 cdef inline void _copy_rows(Py_ssize_t n, Py_ssize_t H, const floating *src, Py_ssize_t lds,
@@ -191,11 +192,11 @@ cdef inline void _fused_rows(int kind, Py_ssize_t n, Py_ssize_t H, Py_ssize_t P,
         _lstm_rec(n, H, P, w_hh_pk, h, g_t, g_bs, c, scratch)
         if w_hr_pk != NULL:
             h_new = scratch + n * H
-            _rnn_rec(n, P, H, w_hr_pk, scratch, <floating *>NULL, 0, FRNN_ACT_IDENTITY, h_new)
+            _rnn_rec(n, P, H, w_hr_pk, scratch, <floating *>NULL, 0, FRNN_ACT_IDENTITY, h_new, P)
     elif kind == KIND_GRU:
         _gru_rec(n, H, w_hh_pk, h, g_t, g_bs, b_hn, scratch)
     else:
-        _rnn_rec(n, H, P, w_hh_pk, h, g_t, g_bs, kind == KIND_RNN_RELU, scratch)
+        _rnn_rec(n, H, P, w_hh_pk, h, g_t, g_bs, kind == KIND_RNN_RELU, scratch, H)
     _copy_rows(1, n * P, h_new, n * P, h, n * P)
     _copy_rows(n, P, h_new, P, o_t, o_bs)
 
@@ -240,46 +241,135 @@ cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_
             _rnn_step(n, H, g_t, g_bs, kind == KIND_RNN_RELU, h, o_t, o_bs)
 
 
-cdef void _input_proj(Py_ssize_t rows, Py_ssize_t I, Py_ssize_t N, const floating *x,
-                      const floating *w_ih, const floating *w_ih_pk, Py_ssize_t packed_rows,
-                      const floating *bias, floating *gates) noexcept nogil:
-    """gates (rows x N) = bias + x (rows x I) @ w_ih^T, bias broadcast over rows (or absent)."""
-    cdef Py_ssize_t r
+cdef void _input_proj(const LayerSpec *L, Py_ssize_t rows, const floating *x, floating *gates,
+                      bint panels) noexcept nogil:
+    """gates (rows x D*G*H) = bias + x (rows x I) @ W_ih^T, bias broadcast over rows (or absent): through the
+    panels (direction by direction) if `panels`, else one gemm for both directions."""
+    cdef Py_ssize_t r, d, I = L.input_size, GH = L.gate_rows, N = L.num_directions * L.gate_rows
+    cdef const floating *bias = <const floating *>L.bias
     cdef floating beta = 0
-    if rows <= packed_rows:
-        # a few rows (a streaming step): a gemm would first copy all of W_ih into its packing buffer, and
-        # even gemv costs more than the panel kernel on these small layers
-        _rnn_rec(rows, N, I, w_ih_pk, x, bias, 0, FRNN_ACT_IDENTITY, gates)
+    if panels:
+        for d in range(L.num_directions):
+            _rnn_rec(rows, GH, I, <const floating *>L.w_ih_pk[d], x, bias + d * GH if bias != NULL else NULL, 0,
+                     FRNN_ACT_IDENTITY, gates + d * GH, N)
         return
     if bias != NULL:
         for r in range(rows):
             _copy_rows(1, N, bias, N, gates + r * N, N)
         beta = 1
     if rows == 1:
-        gemv(<int>N, <int>I, <floating>1, w_ih, <int>I, x, beta, gates)
+        gemv(<int>N, <int>I, <floating>1, <const floating *>L.w_ih, <int>I, x, beta, gates)
     else:
-        gemm(False, True, <int>rows, <int>N, <int>I, <floating>1, x, <int>I, w_ih, <int>I, beta, gates, <int>N)
+        gemm(False, True, <int>rows, <int>N, <int>I, <floating>1, x, <int>I, <const floating *>L.w_ih, <int>I, beta,
+             gates, <int>N)
+
+
+# Threads the engine may use (fastrnn.set_num_threads): with 2 or more, the two directions of a bidirectional
+# layer run at once, one on fastrnn's persistent worker thread (src_c/worker.c).
+cdef int _num_threads = 1
+# Least work (flops of one direction's time loop) worth waking the worker for: its wake-up and the final
+# join cost ~10-50 us on this VM (bench/FLOOR.md).
+cdef double _PARALLEL_MIN_FLOPS = 4e6
+
+
+def _set_num_threads(int n):
+    global _num_threads
+    _num_threads = max(1, n)
+
+
+def _get_num_threads():
+    return _num_threads
+
+
+def _set_parallel_min_flops(double flops):
+    """Tests: run directions at once from this much work on (0: always, with 2+ threads). Returns the old value."""
+    global _PARALLEL_MIN_FLOPS
+    old, _PARALLEL_MIN_FLOPS = _PARALLEL_MIN_FLOPS, flops
+    return old
+
+
+_set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+cdef inline Py_ssize_t _dir_scratch(const LayerSpec *L, Py_ssize_t B) noexcept nogil:
+    """Items of scratch one direction's time loop needs for B rows."""
+    cdef Py_ssize_t blas = 1, fused = 0
+    if L.kind == KIND_GRU:
+        blas = B * L.gate_rows
+    elif L.w_hr[0] != NULL:
+        blas = B * L.hidden_size
+    if L.w_hh_pk[0] != NULL:
+        fused = min(B, L.packed_rows) * (L.hidden_size + L.out_size)
+    return max(1, blas, fused)
+
+
+cdef struct DirectionTask:
+    # one direction of one layer over the whole sequence: the arguments of _run_direction
+    const LayerSpec *L
+    int d
+    bint own_input            # compute this direction's input projection first (through the panels)
+    const void *x
+    Py_ssize_t T, B, g_ts, g_bs, o_ts, o_bs
+    void *gates
+    void *h
+    void *c
+    void *out
+    void *scratch
+    const Py_ssize_t *active
+
+
+cdef void _direction_task(floating *gates, DirectionTask *t) noexcept nogil:
+    cdef const LayerSpec *L = t.L
+    cdef Py_ssize_t d = t.d, H = L.hidden_size, P = L.out_size, N = L.num_directions * L.gate_rows
+    if t.own_input:
+        _rnn_rec(t.T * t.B, L.gate_rows, L.input_size, <const floating *>L.w_ih_pk[d], <const floating *>t.x,
+                 <const floating *>L.bias + d * L.gate_rows if L.bias != NULL else NULL, 0, FRNN_ACT_IDENTITY,
+                 gates + d * L.gate_rows, N)
+    _run_direction(L.kind, t.T, t.B, H, P, gates + d * L.gate_rows, t.g_ts, t.g_bs,
+                   <const floating *>L.w_hh[d], <const floating *>L.b_hn[d], <const floating *>L.w_hr[d],
+                   <const floating *>L.w_hh_pk[d], <const floating *>L.w_hr_pk[d],
+                   <floating *>t.h + d * t.B * P, <floating *>t.c + d * t.B * H if t.c != NULL else NULL,
+                   <floating *>t.out + d * P, t.o_ts, t.o_bs, t.active, d == 1, L.packed_rows,
+                   <floating *>t.scratch + d * _dir_scratch(L, t.B))
+
+
+cdef void _direction_task_f32(void *task) noexcept nogil:
+    _direction_task(<float *>(<DirectionTask *>task).gates, <DirectionTask *>task)
+
+
+cdef void _direction_task_f64(void *task) noexcept nogil:
+    _direction_task(<double *>(<DirectionTask *>task).gates, <DirectionTask *>task)
 
 
 cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_first, const floating *x,
                      floating *h, floating *c, floating *out, floating *gates, floating *scratch,
                      const Py_ssize_t *active) noexcept nogil:
-    cdef Py_ssize_t D = L.num_directions, GH = L.gate_rows, H = L.hidden_size, P = L.out_size
+    cdef Py_ssize_t D = L.num_directions, GH = L.gate_rows, P = L.out_size
     cdef Py_ssize_t N = D * GH, DP = D * P, d
-    cdef Py_ssize_t g_ts, g_bs, o_ts, o_bs
-    _input_proj(T * B, L.input_size, N, x, <const floating *>L.w_ih, <const floating *>L.w_ih_pk,
-                L.packed_rows, <const floating *>L.bias, gates)
-    if batch_first:
-        g_ts, g_bs, o_ts, o_bs = N, T * N, DP, T * DP
-    else:
-        g_ts, g_bs, o_ts, o_bs = B * N, N, B * DP, DP
+    cdef DirectionTask tasks[2]
+    # Both directions at once only when no step calls BLAS: every step's rows fit the panels, and each
+    # direction computes its own input projection through the panels, so the BLAS's own threads never run
+    # (or spin) inside this parallel region.
+    cdef bint parallel = (D == 2 and _num_threads >= 2 and B <= L.packed_rows
+                          and 2.0 * T * B * GH * P >= _PARALLEL_MIN_FLOPS)
+    if not parallel:
+        _input_proj(L, T * B, x, gates, T * B <= L.packed_rows)
     for d in range(D):
-        _run_direction(L.kind, T, B, H, P, gates + d * GH, g_ts, g_bs,
-                       <const floating *>L.w_hh[d], <const floating *>L.b_hn[d],
-                       <const floating *>L.w_hr[d],
-                       <const floating *>L.w_hh_pk[d], <const floating *>L.w_hr_pk[d],
-                       h + d * B * P, c + d * B * H if c != NULL else NULL,
-                       out + d * P, o_ts, o_bs, active, d == 1, L.packed_rows, scratch)
+        tasks[d].L, tasks[d].d, tasks[d].T, tasks[d].B, tasks[d].active = L, d, T, B, active
+        tasks[d].own_input, tasks[d].x = parallel, x
+        if batch_first:
+            tasks[d].g_ts, tasks[d].g_bs, tasks[d].o_ts, tasks[d].o_bs = N, T * N, DP, T * DP
+        else:
+            tasks[d].g_ts, tasks[d].g_bs, tasks[d].o_ts, tasks[d].o_bs = B * N, N, B * DP, DP
+        tasks[d].gates, tasks[d].h, tasks[d].c, tasks[d].out, tasks[d].scratch = gates, h, c, out, scratch
+    if parallel:
+        if floating is float:
+            frnn_run_pair(_direction_task_f32, &tasks[0], &tasks[1])
+        else:
+            frnn_run_pair(_direction_task_f64, &tasks[0], &tasks[1])
+    else:
+        for d in range(D):
+            _direction_task(gates, &tasks[d])
 
 
 cdef void *_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint writable, str name) except NULL:
@@ -384,7 +474,7 @@ cdef class Layer:
         for d in range(2):
             self.spec.w_hh[d] = self.spec.b_hn[d] = self.spec.w_hr[d] = NULL
             self.spec.w_hh_pk[d] = self.spec.w_hr_pk[d] = NULL
-        self.spec.w_ih_pk = NULL
+        self.spec.w_ih_pk[0] = self.spec.w_ih_pk[1] = NULL
         self.spec.packed_rows = 0
         for d in range(D):
             self.spec.w_hh[d] = _data(w_hh[d], G * H * P, s, False, "w_hh")
@@ -397,10 +487,11 @@ cdef class Layer:
         if recurrent not in ("auto", "packed", "blas"):
             raise ValueError(f"recurrent: expected 'auto', 'packed' or 'blas', got {recurrent!r}")
         if recurrent == "packed" or (recurrent == "auto" and _packed_wins(kind, H, P, s)):
-            panels = _pack(1, D * G * H, I, w_ih, s)
-            packed = [panels]
-            self.spec.w_ih_pk = _data(panels, panels.size, s, False, "w_ih packed")
+            packed = []
             for d in range(D):
+                panels = _pack(1, G * H, I, w_ih[d * G * H:(d + 1) * G * H], s)
+                packed.append(panels)
+                self.spec.w_ih_pk[d] = _data(panels, panels.size, s, False, "w_ih packed")
                 panels = _pack(G, H, P, w_hh[d], s)
                 packed.append(panels)
                 self.spec.w_hh_pk[d] = _data(panels, panels.size, s, False, "w_hh packed")
@@ -450,14 +541,8 @@ cdef class Layer:
         return self._scratch_size(B)
 
     cdef Py_ssize_t _scratch_size(self, Py_ssize_t B):
-        cdef Py_ssize_t blas = 1, fused = 0
-        if self.spec.kind == KIND_GRU:
-            blas = B * self.spec.gate_rows
-        elif self.spec.w_hr[0] != NULL:
-            blas = B * self.spec.hidden_size
-        if self.spec.w_hh_pk[0] != NULL:
-            fused = min(B, self.spec.packed_rows) * (self.spec.hidden_size + self.spec.out_size)
-        return max(1, blas, fused)
+        # each direction its own, since the two may run at once
+        return self.spec.num_directions * _dir_scratch(&self.spec, B)
 
     def forward(self, x, Py_ssize_t T, Py_ssize_t B, bint batch_first, h, c, out, gates, scratch,
                 active=None):

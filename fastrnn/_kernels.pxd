@@ -31,7 +31,7 @@ cdef extern from "fastrnn_kernels.h" nogil:
                            const float *gx_bg, Py_ssize_t ld_gx, const float *b_hn, float *h_bh)
     void frnn_rnn_rec_f32(Py_ssize_t n, Py_ssize_t H, Py_ssize_t K, const float *w_pkgu,
                            const float *v_bk, const float *pre_bh, Py_ssize_t ld_pre, int act,
-                           float *h_bh)
+                           float *h_bh, Py_ssize_t ld_h)
     void frnn_sigmoid_f64(Py_ssize_t n, double *x)
     void frnn_tanh_f64(Py_ssize_t n, double *x)
     void frnn_lstm_step_f64(Py_ssize_t n, Py_ssize_t H, const double *gates_bg, Py_ssize_t ld_gates,
@@ -53,4 +53,6 @@ cdef extern from "fastrnn_kernels.h" nogil:
                            const double *gx_bg, Py_ssize_t ld_gx, const double *b_hn, double *h_bh)
     void frnn_rnn_rec_f64(Py_ssize_t n, Py_ssize_t H, Py_ssize_t K, const double *w_pkgu,
                            const double *v_bk, const double *pre_bh, Py_ssize_t ld_pre, int act,
-                           double *h_bh)
+                           double *h_bh, Py_ssize_t ld_h)
+    ctypedef void (*frnn_task_fn)(void *arg) noexcept nogil
+    void frnn_run_pair(frnn_task_fn fn, void *arg_here, void *arg_worker)

@@ -1,15 +1,23 @@
 """fastrnn's thread budget.
 
-The engine's matrix work runs in the BLAS behind scipy.linalg.cython_blas (scipy's bundled OpenBLAS
-in a wheel install). `set_num_threads` caps that library's threads through threadpoolctl. numpy's own
-BLAS is a different library and is left alone, except where scipy and numpy share one BLAS (then both
-see the cap, as they would with any BLAS thread setting).
+Two kinds of threads do fastrnn's work, and the budget caps both:
+- the engine's own: with a budget of 2 or more, the two directions of a bidirectional layer run at once,
+  one of them on fastrnn's single persistent worker thread (only where no step of the time loop calls
+  BLAS, so the two kinds never run together);
+- the BLAS behind scipy.linalg.cython_blas (scipy's bundled OpenBLAS in a wheel install), used for the
+  input projections of whole sequences and for steps with many batch rows; `set_num_threads` caps its
+  threads through threadpoolctl. numpy's own BLAS is a different library and is left alone, except where
+  scipy and numpy share one BLAS (then both see the cap, as they would with any BLAS thread setting).
+
+The default budget is what the BLAS uses (all cores); the engine starts with the CPUs this process may run on.
 """
 from __future__ import annotations
 
 import os
 
 import numpy as np
+
+from fastrnn import _engine
 
 _num_threads = None
 
@@ -33,6 +41,7 @@ def set_num_threads(n):
     n = int(n)
     for lib in _scipy_blas_controllers():
         lib.set_num_threads(n)
+    _engine._set_num_threads(n)
     _num_threads = n
 
 
@@ -42,3 +51,4 @@ def get_num_threads():
         return _num_threads
     counts = [lib.num_threads for lib in _scipy_blas_controllers()]
     return max(counts) if counts else (os.cpu_count() or 1)
+

@@ -66,15 +66,21 @@ ptrdiff_t frnn_lanes(ptrdiff_t itemsize);
      * and b_hn (H or NULL); h_bh (n x H, not aliasing h_prev_bh) receives h'. */                   \
     void frnn_gru_rec_##sfx(ptrdiff_t n, ptrdiff_t H, const real *w_pkgu, const real *h_prev_bh,    \
                             const real *gx_bg, ptrdiff_t ld_gx, const real *b_hn, real *h_bh);       \
-    /* RNN step / projection / input projection: h_bh (n x H) = act(pre_bh + v_bk W^T); pre_bh may  \
-     * be NULL, and ld_pre = 0 broadcasts one row (a bias) to every row. */                         \
+    /* RNN step / projection / input projection: h_bh (n x H, row stride ld_h) = act(pre_bh +      \
+     * v_bk W^T); pre_bh may be NULL, and ld_pre = 0 broadcasts one row (a bias) to every row. */   \
     void frnn_rnn_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const real *w_pkgu,              \
                             const real *v_bk, const real *pre_bh, ptrdiff_t ld_pre, int act,        \
-                            real *h_bh);
+                            real *h_bh, ptrdiff_t ld_h);
 
 FRNN_DECLARE(float, f32)
 FRNN_DECLARE(double, f64)
 
 #undef FRNN_DECLARE
+
+/* Run fn(arg_here) on the calling thread and fn(arg_worker) on fastrnn's one persistent worker thread
+ * (src_c/worker.c), returning when both are done. If the worker is busy with another caller or cannot be
+ * started, runs both here, one after the other. */
+typedef void (*frnn_task_fn)(void *arg);
+void frnn_run_pair(frnn_task_fn fn, void *arg_here, void *arg_worker);
 
 #endif

@@ -115,9 +115,9 @@ ptrdiff_t frnn_lanes(ptrdiff_t itemsize) { return FRNN_PANEL_BYTES / itemsize; }
     }                                                                                                 \
     void frnn_rnn_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const real *w_pkgu,                \
                             const real *v_bk, const real *pre_bh, ptrdiff_t ld_pre, int act,          \
-                            real *h_bh)                                                               \
+                            real *h_bh, ptrdiff_t ld_h)                                               \
     {                                                                                                 \
-        FRNN_CALL(rnn_rec, sfx, (n, H, K, w_pkgu, v_bk, pre_bh, ld_pre, act, h_bh));                   \
+        FRNN_CALL(rnn_rec, sfx, (n, H, K, w_pkgu, v_bk, pre_bh, ld_pre, act, h_bh, ld_h));             \
     }
 
 FRNN_DEFINE(float, f32)

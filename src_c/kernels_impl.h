@@ -287,7 +287,7 @@ static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, const REAL *w_pkgu, const REAL
 }
 
 static void FN(rnn_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
-                        const REAL *pre_bh, ptrdiff_t ld_pre, int act, REAL *h_bh)
+                        const REAL *pre_bh, ptrdiff_t ld_pre, int act, REAL *h_bh, ptrdiff_t ld_h)
 {
     for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
@@ -299,7 +299,7 @@ static void FN(rnn_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pkg
                     ptrdiff_t j = j0 + q * LANES, m = H - j;
                     VEC v = a[r * NV + q];
                     if (pre_bh) v += FN(load)(pre_bh + (b0 + r) * ld_pre + j, m);
-                    FN(store)(h_bh + (b0 + r) * H + j, FN(rnn_act)(v, act), m);
+                    FN(store)(h_bh + (b0 + r) * ld_h + j, FN(rnn_act)(v, act), m);
                 }
             }
         }

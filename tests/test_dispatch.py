@@ -1,6 +1,6 @@
 """Every kernel path the engine can take on this machine, against torch.
 
-Paths: instruction set (generic always; avx2 where the CPU runs it) x recurrent step (the fused packed-panel
+Paths (each at 1 and 2 engine threads): instruction set (generic always; avx2 where the CPU runs it) x recurrent step (the fused packed-panel
 kernel for every row count, for one row only with BLAS beyond, or BLAS + gate kernel throughout), for every
 cell kind, one and several batch rows (register blocks of every height, variable lengths shrinking the active
 rows across the crossover), one step (the input projection through the panels) and several, sizes with panel
@@ -40,11 +40,23 @@ def recurrent(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    """1 or 2 engine threads; with 2 the directions of a bidirectional layer run at once however small."""
+    import fastrnn
+    before = fastrnn.get_num_threads()
+    old = _engine._set_parallel_min_flops(0)
+    fastrnn.set_num_threads(request.param)
+    yield request.param
+    _engine._set_parallel_min_flops(old)
+    fastrnn.set_num_threads(before)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("T,B,H,bidirectional", [(1, 1, 17, False), (9, 1, 33, True), (6, 3, 40, False),
                                                  (5, 1, 64, False), (1, 13, 21, False), (4, 7, 16, True)])
-def test_path_matches_torch(isa, recurrent, dtype, kind, T, B, H, bidirectional, rng, seed):
+def test_path_matches_torch(isa, recurrent, threads, dtype, kind, T, B, H, bidirectional, rng, seed):
     tmod, fmod = make_pair(kind, rng, dtype, input_size=11, hidden_size=H, num_layers=2,
                            bidirectional=bidirectional)
     assert all(layer.recurrent == recurrent.rstrip("14") for layer in fmod._layers)
@@ -54,14 +66,14 @@ def test_path_matches_torch(isa, recurrent, dtype, kind, T, B, H, bidirectional,
     hx = tuple(states) if len(states) == 2 else states[0]
     out, got = fmod(x, hx)
     got_states = list(got) if isinstance(got, tuple) else [got]
-    where = f"isa={isa} recurrent={recurrent} {kind} T={T} B={B} H={H}"
+    where = f"isa={isa} recurrent={recurrent} threads={threads} {kind} T={T} B={B} H={H}"
     assert_close(out, want_out, dtype, where + " out", seed)
     for g, w in zip(got_states, want_states):
         assert_close(g, w, dtype, where + " state", seed)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_path_with_lengths_matches_torch(isa, recurrent, kind, rng, seed):
+def test_path_with_lengths_matches_torch(isa, recurrent, threads, kind, rng, seed):
     """Active rows shrink from 9 to 1 over the sequence, crossing every path's row crossover."""
     torch = pytest.importorskip("torch")
     T, B, H = 9, 9, 20
@@ -75,7 +87,8 @@ def test_path_with_lengths_matches_torch(isa, recurrent, kind, rng, seed):
     with torch.no_grad():
         t_out, _ = tmod(packed)
     want, _ = torch.nn.utils.rnn.pad_packed_sequence(t_out, total_length=T)
-    assert_close(out, want.numpy(), np.float32, f"isa={isa} recurrent={recurrent} {kind} lengths", seed)
+    assert_close(out, want.numpy(), np.float32, f"isa={isa} recurrent={recurrent} threads={threads} {kind} lengths",
+                 seed)
 
 
 def test_paths_propagate_nan_and_saturate(isa, recurrent):
