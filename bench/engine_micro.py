@@ -9,7 +9,8 @@ the same thread budget (torch.set_num_threads, ORT intra_op_num_threads, fastrnn
 Columns: us per call, ratio fastrnn / best peer. 'step' configs time one streaming T=1 call carrying
 the state (what a real-time user does per frame): fastrnn's module call, its `stream()` wrapper and
 the engine's Layer.forward alone; the others time a whole sequence (--blas adds fastrnn with BLAS in
-the time loop instead of the packed kernel, to see the crossover).
+the time loop instead of the packed kernel, to see the crossover; --rows prints the panels-vs-BLAS
+crossover over the number of batch rows instead).
 """
 from __future__ import annotations
 
@@ -199,12 +200,43 @@ def measure(engines, budget_s):
     return {k: statistics.median(v) * 1e6 for k, v in samples.items()}
 
 
+def row_crossover(budget_s):
+    """us per step of one layer's time loop (T = 50) at B rows: panels for every step vs BLAS gemm beyond one
+    row (how _engine._PACKED_MAX_ROWS was chosen). The input projection is one gemm in both."""
+    import fastrnn
+    from fastrnn import _engine
+    T = 50
+    print(f"{'rows crossover (us/step)':26s} " + " ".join(f"{f'B{B}':>13s}" for B in ROW_COUNTS) + "   (panels/blas)")
+    for mode, H in (("LSTM", 64), ("LSTM", 256), ("LSTM", 512), ("GRU", 64), ("GRU", 256)):
+        cells = []
+        for B in ROW_COUNTS:
+            engines = {}
+            for label, rows in (("panels", 1 << 20), ("blas", 1)):
+                saved, _engine._PACKED_MAX_ROWS = _engine._PACKED_MAX_ROWS, rows
+                layer = getattr(fastrnn, mode)(H, H)._layers[0]
+                _engine._PACKED_MAX_ROWS = saved
+                x = np.random.default_rng(0).standard_normal((T * B, H)).astype(np.float32)
+                h, c = np.zeros((1, B, H), np.float32), np.zeros((1, B, H), np.float32)
+                out = np.empty((T * B, H), np.float32)
+                gates = np.empty(T * B * layer.gate_rows, np.float32)
+                scratch = np.empty(layer.scratch_size(B), np.float32)
+                engines[label] = (lambda layer=layer, x=x, h=h, c=c, out=out, gates=gates, scratch=scratch, B=B:
+                                  layer.forward(x, T, B, False, h, c if mode == "LSTM" else None, out, gates, scratch))
+            res = measure(engines, budget_s / len(ROW_COUNTS))
+            cells.append(f"{res['panels'] / T:6.0f}/{res['blas'] / T:<6.0f}")
+        print(f"{mode + ' ' + str(H):26s} " + " ".join(cells), flush=True)
+
+
+ROW_COUNTS = (2, 4, 8, 16, 24, 32, 48, 64)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default="", help="substring filter on config names (comma-separated)")
     ap.add_argument("--budget", type=float, default=1.5, help="seconds per config")
     ap.add_argument("--blas", action="store_true", help="also time the BLAS time loop (packed crossover)")
+    ap.add_argument("--rows", action="store_true", help="only the panels-vs-BLAS crossover over batch rows")
     args = ap.parse_args()
 
     import torch
@@ -217,6 +249,8 @@ def main():
     print(f"# {platform.processor() or platform.machine()} {os.cpu_count()} cpus, threads={args.threads}, "
           f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, fastrnn isa={isa}, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
+    if args.rows:
+        return row_crossover(args.budget * 4)
     print(f"{'config (us/call)':26s} {'fastrnn':>10s} {'torch':>10s} {'ort':>10s} {'stream':>10s} {'Layer':>10s} "
           f"{'blas':>10s} {'ratio':>6s}  (ratio: fastrnn, or stream for step configs, / best peer)")
     wanted = [w for w in args.only.split(",") if w]
