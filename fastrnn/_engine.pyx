@@ -16,11 +16,17 @@ Rows of x/out/gates are (t, b) pairs in the caller's order: time-major (t*B + b)
 lives at column offset d*P of `out`, which is the next layer's input as it stands. With `active`
 (variable lengths, rows sorted by decreasing length), step t only touches the first active[t] rows.
 
-Small layers skip BLAS in the time loop: when a step has one batch row, one fused C kernel streams W_hh
-(packed once at load time into panels that interleave the gates of 16 hidden units) and applies the gate
-math while the dot products are in registers. Larger layers keep BLAS, which wins there (see
-`Layer.__init__`). The kernels' instruction set (generic or AVX2+FMA) is chosen once at import from what
-the CPU supports, capped by the environment variable FASTRNN_ISA=generic|avx2.
+Small layers skip BLAS in the time loop: W_ih, W_hh (and W_hr) are packed once at load time into panels
+that interleave the gates of 16 hidden units, and a step with at most `packed_rows` (40, the measured
+crossover) active rows runs one fused C kernel that streams the panels and applies the gate math while
+the dot products are in registers (one row: all gates in one pass; several: 6-row register blocks). Steps
+with more rows, and layers too large to pack, use BLAS. The kernels' instruction set (generic or AVX2+FMA)
+is chosen once at import from what the CPU supports, capped by the environment variable
+FASTRNN_ISA=generic|avx2.
+
+Threads: with a budget of 2 or more (fastrnn.set_num_threads) the two directions of a bidirectional layer
+run at once, one on fastrnn's persistent worker thread, each with its own panel input projection, when no
+step needs BLAS. `Stack` steps every layer of a unidirectional module for streaming (module.stream()).
 """
 import os
 import warnings
