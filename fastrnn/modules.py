@@ -146,7 +146,7 @@ class _Module:
         """An initial state as a fresh C-contiguous array of `shape` (the batched shape), zeros if None."""
         if value is None:
             return np.zeros(shape, dtype=self.dtype)
-        array = to_numpy(value, name)
+        array = value if type(value) is np.ndarray else to_numpy(value, name)
         expected = shape[:-2] + shape[-1:] if unbatched else shape
         if array.shape != expected:
             kind = "unbatched " if unbatched else ""
@@ -225,7 +225,7 @@ class _RNNBase(_Module):
         lengths: optional valid length of each batch row (1 <= length <= T): the result equals torch's
         pack_padded_sequence(enforce_sorted=False) -> module -> pad_packed_sequence(total_length=T).
         """
-        x = to_numpy(input, "input")
+        x = input if type(input) is np.ndarray and input.dtype == self.dtype else to_numpy(input, "input")
         if x.ndim not in (2, 3):
             raise ValueError(f"input: expected a 3-D (batched) or 2-D (unbatched) array, got shape {x.shape}")
         if x.shape[-1] != self.input_size:
@@ -242,6 +242,7 @@ class _RNNBase(_Module):
         if T == 0:
             raise ValueError(f"input: the sequence length must be at least 1, got shape {x.shape}")
 
+        dtype, layers = self.dtype, self._layers
         L, D, H, P = self.num_layers, self.num_directions, self.hidden_size, self._out_size
         h0, c0 = self._split_hx(hx)
         h_n = self._state(h0, "hx" if self._mode != "LSTM" else "h0", (L * D, B, P), unbatched)
@@ -255,15 +256,19 @@ class _RNNBase(_Module):
             if c_n is not None:
                 c_n = np.ascontiguousarray(c_n[:, order])
 
-        rows = np.ascontiguousarray(x, dtype=self.dtype).reshape(T * B, self.input_size)
+        if not (x.flags.c_contiguous and x.dtype == dtype):
+            x = np.ascontiguousarray(x, dtype=dtype)
+        rows = x.reshape(T * B, self.input_size)
         empty = np.zeros if active is not None else np.empty  # padded outputs must read 0
-        gates = None
-        for index, layer in enumerate(self._layers):
-            out = empty((T * B, D * P), dtype=self.dtype)
+        gates = scratch = None
+        for index, layer in enumerate(layers):
+            out = empty((T * B, D * P), dtype=dtype)
             size = T * B * D * layer.gate_rows
             if gates is None or gates.size < size:
-                gates = np.empty(size, dtype=self.dtype)
-            scratch = np.empty(layer.scratch_size(B), dtype=self.dtype)
+                gates = np.empty(size, dtype=dtype)
+            size = layer.scratch_size(B)
+            if scratch is None or scratch.size < size:
+                scratch = np.empty(size, dtype=dtype)
             states = slice(index * D, (index + 1) * D)
             layer.forward(rows, T, B, self.batch_first, h_n[states], None if c_n is None else c_n[states],
                           out, gates, scratch, active)
