@@ -38,6 +38,7 @@ cnp.import_array()
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBUF_FORMAT
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.string cimport memcpy, memmove
 from cython cimport floating
 
 from fastrnn._blas cimport gemm, gemv
@@ -247,15 +248,15 @@ cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_
             _rnn_step(n, H, g_t, g_bs, kind == KIND_RNN_RELU, h, o_t, o_bs)
 
 
-cdef void _input_proj(const LayerSpec *L, Py_ssize_t rows, const floating *x, floating *gates,
-                      bint panels) noexcept nogil:
-    """gates (rows x D*G*H) = bias + x (rows x I) @ W_ih^T, bias broadcast over rows (or absent): through the
-    panels (direction by direction) if `panels`, else one gemm for both directions."""
+cdef inline void _proj_rows(const LayerSpec *L, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t rows, const floating *x,
+                            floating *gates, bint panels) noexcept nogil:
+    """gates (rows x D*G*H) = bias + x (rows x I) @ W_ih^T, bias broadcast over rows (or absent), for directions
+    d0..d1-1: through each direction's panels if `panels`, else one gemm for both directions (d0 = 0, d1 = D)."""
     cdef Py_ssize_t r, d, I = L.input_size, GH = L.gate_rows, N = L.num_directions * L.gate_rows
     cdef const floating *bias = <const floating *>L.bias
     cdef floating beta = 0
     if panels:
-        for d in range(L.num_directions):
+        for d in range(d0, d1):
             _rnn_rec(rows, GH, I, <const floating *>L.w_ih_pk[d], x, bias + d * GH if bias != NULL else NULL, 0,
                      FRNN_ACT_IDENTITY, gates + d * GH, N)
         return
@@ -268,6 +269,55 @@ cdef void _input_proj(const LayerSpec *L, Py_ssize_t rows, const floating *x, fl
     else:
         gemm(False, True, <int>rows, <int>N, <int>I, <floating>1, x, <int>I, <const floating *>L.w_ih, <int>I, beta,
              gates, <int>N)
+
+
+cdef inline Py_ssize_t _run_of_rows(const Py_ssize_t *active, Py_ssize_t T, Py_ssize_t B, bint batch_first,
+                                    Py_ssize_t i, Py_ssize_t *first) noexcept nogil:
+    """The i-th run of consecutive rows (of x / gates) that a variable-length batch uses: returns its length and
+    sets *first. Time-major: step i's first active[i] rows; batch-major: row i's steps 0 .. len_i - 1, with
+    len_i = the steps where active > i (active is non-increasing, so a binary search)."""
+    cdef Py_ssize_t lo = 0, hi = T, mid
+    if not batch_first:
+        first[0] = i * B
+        return active[i]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if active[mid] > i:
+            lo = mid + 1
+        else:
+            hi = mid
+    first[0] = i * T
+    return lo
+
+
+cdef void _input_proj(const LayerSpec *L, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t T, Py_ssize_t B,
+                      bint batch_first, const Py_ssize_t *active, floating *x_used, const floating *x,
+                      floating *gates, bint panels) noexcept nogil:
+    """The input projection of the T*B rows (see _proj_rows), or, with x_used (room for the used rows of x),
+    only the rows a variable-length batch reads: every padded step skipped. Panels take the runs of used rows
+    one by one (no setup per call); BLAS gets them gathered into x_used for one gemm into the front of gates,
+    then each run moves back to its place, last run first (a run's place is never before where it landed)."""
+    cdef Py_ssize_t i, n, r0, used = 0, I = L.input_size, N = L.num_directions * L.gate_rows
+    cdef Py_ssize_t runs = B if batch_first else T
+    if x_used == NULL:
+        _proj_rows(L, d0, d1, T * B, x, gates, panels)
+        return
+    if panels:
+        for i in range(runs):
+            n = _run_of_rows(active, T, B, batch_first, i, &r0)
+            if n > 0:
+                _proj_rows(L, d0, d1, n, x + r0 * I, gates + r0 * N, True)
+        return
+    for i in range(runs):
+        n = _run_of_rows(active, T, B, batch_first, i, &r0)
+        memcpy(x_used + used * I, x + r0 * I, n * I * sizeof(floating))
+        used += n
+    _proj_rows(L, d0, d1, used, x_used, gates, False)
+    for i in range(runs - 1, -1, -1):
+        n = _run_of_rows(active, T, B, batch_first, i, &r0)
+        used -= n
+        if r0 != used:
+            memmove(gates + r0 * N, gates + used * N, n * N * sizeof(floating))
 
 
 # Threads the engine may use (fastrnn.set_num_threads): with 2 or more, the two directions of a bidirectional
@@ -285,6 +335,19 @@ def _set_num_threads(int n):
 
 def _get_num_threads():
     return _num_threads
+
+
+# Variable-length batches: the input projection skips the padded rows (time-major: a step's finished rows;
+# batch-major: a row's steps past its length) when at most this fraction of the T*B rows is used, and runs
+# one gemm over all rows otherwise: measured crossover, bench/FLOOR.md.
+cdef double _skip_padded_fraction = 0.9
+
+
+def _set_skip_padded_fraction(double fraction):
+    """Tests: skip the padded rows from this used fraction down (1: always, -1: never). Returns the old value."""
+    global _skip_padded_fraction
+    old, _skip_padded_fraction = _skip_padded_fraction, fraction
+    return old
 
 
 def _set_parallel_min_flops(double flops):
@@ -315,6 +378,8 @@ cdef struct DirectionTask:
     int d
     bint own_input            # compute this direction's input projection first (through the panels)
     const void *x
+    void *x_used              # non-NULL: project only the rows the batch uses (see _input_proj)
+    bint batch_first
     Py_ssize_t T, B, g_ts, g_bs, o_ts, o_bs
     void *gates
     void *h
@@ -328,9 +393,8 @@ cdef void _direction_task(floating *gates, DirectionTask *t) noexcept nogil:
     cdef const LayerSpec *L = t.L
     cdef Py_ssize_t d = t.d, H = L.hidden_size, P = L.out_size, N = L.num_directions * L.gate_rows
     if t.own_input:
-        _rnn_rec(t.T * t.B, L.gate_rows, L.input_size, <const floating *>L.w_ih_pk[d], <const floating *>t.x,
-                 <const floating *>L.bias + d * L.gate_rows if L.bias != NULL else NULL, 0, FRNN_ACT_IDENTITY,
-                 gates + d * L.gate_rows, N)
+        _input_proj(L, d, d + 1, t.T, t.B, t.batch_first, t.active, <floating *>t.x_used, <const floating *>t.x,
+                    gates, True)
     _run_direction(L.kind, t.T, t.B, H, P, gates + d * L.gate_rows, t.g_ts, t.g_bs,
                    <const floating *>L.w_hh[d], <const floating *>L.b_hn[d], <const floating *>L.w_hr[d],
                    <const floating *>L.w_hh_pk[d], <const floating *>L.w_hr_pk[d],
@@ -349,7 +413,7 @@ cdef void _direction_task_f64(void *task) noexcept nogil:
 
 cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_first, const floating *x,
                      floating *h, floating *c, floating *out, floating *gates, floating *scratch,
-                     const Py_ssize_t *active) noexcept nogil:
+                     const Py_ssize_t *active, floating *x_used) noexcept nogil:
     cdef Py_ssize_t D = L.num_directions, GH = L.gate_rows, P = L.out_size
     cdef Py_ssize_t N = D * GH, DP = D * P, d
     cdef DirectionTask tasks[2]
@@ -359,10 +423,10 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
     cdef bint parallel = (D == 2 and _num_threads >= 2 and B <= L.packed_rows
                           and 2.0 * T * B * GH * P >= _PARALLEL_MIN_FLOPS)
     if not parallel:
-        _input_proj(L, T * B, x, gates, T * B <= L.packed_rows)
+        _input_proj(L, 0, D, T, B, batch_first, active, x_used, x, gates, T * B <= L.packed_rows)
     for d in range(D):
         tasks[d].L, tasks[d].d, tasks[d].T, tasks[d].B, tasks[d].active = L, d, T, B, active
-        tasks[d].own_input, tasks[d].x = parallel, x
+        tasks[d].own_input, tasks[d].x, tasks[d].x_used, tasks[d].batch_first = parallel, x, x_used, batch_first
         if batch_first:
             tasks[d].g_ts, tasks[d].g_bs, tasks[d].o_ts, tasks[d].o_bs = N, T * N, DP, T * DP
         else:
@@ -572,6 +636,9 @@ cdef class Layer:
         cdef void *pscr = _data(scratch, self._scratch_size(B), s, True, "scratch")
         cdef const Py_ssize_t[::1] act
         cdef const Py_ssize_t *pa = NULL
+        cdef Py_ssize_t used = 0, N = D * self.spec.gate_rows, I = self.spec.input_size
+        cdef bint staircase = True
+        cdef void *pxu = NULL
         if active is not None:
             act = active
             if act.shape[0] != T:
@@ -579,16 +646,26 @@ cdef class Layer:
             for t in range(T):
                 if act[t] < 0 or act[t] > B:
                     raise ValueError(f"active[{t}] = {act[t]} is outside [0, {B}]")
+                used += act[t]
+                staircase = staircase and (t == 0 or act[t] <= act[t - 1])
             pa = &act[0]
+            # Skip the padded rows in the input projection when few enough rows are used that it pays
+            # (bench/FLOOR.md). The used rows of x are gathered behind the room their gates need at the front
+            # of `gates` when they fit there, else into a buffer of their own.
+            if staircase and used < rows and used <= _skip_padded_fraction * rows:
+                if used * (N + I) <= rows * N:
+                    pxu = <char *>pg + (rows * N - used * I) * s
+                else:
+                    x_used = np.empty(max(1, used * I), np.float32 if s == 4 else np.float64)
+                    pxu = cnp.PyArray_DATA(x_used)
         if s == 4:
             with nogil:
                 _run_layer(&self.spec, T, B, batch_first, <float *>px, <float *>ph, <float *>pc,
-                           <float *>po, <float *>pg, <float *>pscr, pa)
+                           <float *>po, <float *>pg, <float *>pscr, pa, <float *>pxu)
         else:
             with nogil:
                 _run_layer(&self.spec, T, B, batch_first, <double *>px, <double *>ph, <double *>pc,
-                           <double *>po, <double *>pg, <double *>pscr, pa)
-
+                           <double *>po, <double *>pg, <double *>pscr, pa, <double *>pxu)
 
 cdef void _run_stack(const LayerSpec *specs, Py_ssize_t L, Py_ssize_t T, Py_ssize_t B, const floating *x,
                      floating *out, floating *h, floating *c, floating *gates, floating *scratch,
@@ -605,7 +682,7 @@ cdef void _run_stack(const LayerSpec *specs, Py_ssize_t L, Py_ssize_t T, Py_ssiz
         for l in range(L):
             dest = out + t * B * P if l == L - 1 else between
             _run_layer(&specs[l], 1, B, False, v, h + l * B * P, c + l * B * H if c != NULL else NULL,
-                       dest, gates, scratch, <const Py_ssize_t *>NULL)
+                       dest, gates, scratch, <const Py_ssize_t *>NULL, <floating *>NULL)
             v = dest
 
 

@@ -52,7 +52,9 @@ def test_two_threads_match_torch_and_one_thread(parallel_always, kind, dtype, ba
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_two_threads_with_lengths(parallel_always, kind, rng, seed):
-    T, B = 12, 5
+    # T*B <= 40 rows: one thread projects through the panels too (more rows take BLAS, whose summation order
+    # differs), so the two runs do the same arithmetic. Larger batches: tests/test_engine_lengths.py vs torch.
+    T, B = 8, 5
     _, fmod = make_pair(kind, rng, np.float32, input_size=4, hidden_size=18, bidirectional=True)
     x = randn(rng, (T, B, 4))
     lengths = rng.integers(1, T + 1, size=B)

@@ -1,0 +1,98 @@
+"""Variable-length batches in the engine: the input projection that skips the padded rows, against torch.
+
+Layer.forward with `active` projects only the rows a batch uses (time-major: a step's first active[t] rows;
+batch-major: a row's steps before its length) when few enough are used (_engine._set_skip_padded_fraction),
+through the panels run by run or, with BLAS, gathered into one gemm and moved back. Every kind, dtype, layout,
+one and two directions, both paths forced, 1 and 2 threads (the directions at once), each instruction set,
+a batch small enough for the panels and one large enough for BLAS, and x gathered behind the gates or into a
+buffer of its own (a wide input). Padded outputs must read exactly 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastrnn
+from conftest import KINDS, assert_close, make_pair, randn, state_shapes
+from fastrnn import _engine
+from test_lengths import torch_packed
+
+torch = pytest.importorskip("torch")
+
+ISAS = [name for name in _engine.ISA_NAMES if _engine.ISA_NAMES.index(name) <= _engine.ISA_NAMES.index(_engine.cpu_isa())]
+
+
+@pytest.fixture
+def engine_settings():
+    """Restore what a test changes: skip fraction, threads, parallel threshold, ISA."""
+    threads, isa = fastrnn.get_num_threads(), _engine.isa()
+    skip = _engine._set_skip_padded_fraction(0.9)
+    flops = _engine._set_parallel_min_flops(0)
+    yield
+    _engine._set_skip_padded_fraction(skip)
+    _engine._set_parallel_min_flops(flops)
+    _engine._set_isa(isa)
+    fastrnn.set_num_threads(threads)
+
+
+def check(kind, rng, seed, dtype, T, B, I, H, bidirectional, batch_first, lengths, skip, threads, isa,
+          num_layers=2):
+    _engine._set_skip_padded_fraction(1.0 if skip else -1.0)
+    _engine._set_isa(isa)
+    fastrnn.set_num_threads(threads)
+    tmod, fmod = make_pair(kind, rng, dtype, input_size=I, hidden_size=H, num_layers=num_layers,
+                           bidirectional=bidirectional, batch_first=batch_first)
+    x = randn(rng, (B, T, I) if batch_first else (T, B, I), dtype)
+    hx = [randn(rng, s, dtype) for s in state_shapes(kind, num_layers, bidirectional, B, H)]
+    t_out, t_fin = torch_packed(tmod, x, lengths, hx, kind, batch_first)
+    out, hn = fmod(x, tuple(hx) if kind in ("LSTM", "LSTMP") else hx[0], lengths=lengths)
+    finals = list(hn) if isinstance(hn, tuple) else [hn]
+    label = f"{kind} skip={skip} threads={threads} isa={isa} T={T} B={B} I={I} H={H} bf={batch_first}"
+    assert_close(out, t_out, dtype, f"{label} out", seed)
+    for name, f, t in zip(("h_n", "c_n"), finals, t_fin):
+        assert_close(f, t, dtype, f"{label} {name}", seed)
+    pad = np.arange(T)[None, :] >= np.asarray(lengths)[:, None]  # (B, T)
+    out_bt = out if batch_first else out.transpose(1, 0, 2)
+    assert np.all(out_bt[pad] == 0), f"{label}: padded outputs are not zero (seed={seed})"
+    return out
+
+
+def skewed(rng, B, T):
+    """Mostly short rows, one of full length, ties: a staircase with flat stretches."""
+    lengths = np.clip(rng.geometric(3.0 / T, size=B), 1, T)
+    lengths[rng.integers(B)] = T
+    return lengths
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("skip", [True, False])
+def test_skip_and_full_projection_match_torch(engine_settings, skip, kind, bidirectional, batch_first, threads,
+                                              isa, rng, seed):
+    # T*B = 30 rows: projection through the panels; T*B = 300: through BLAS (gather, one gemm, move back).
+    for T, B in ((6, 5), (30, 10)):
+        for dtype in (np.float32, np.float64):
+            check(kind, rng, seed, dtype, T, B, 7, 19, bidirectional, batch_first, skewed(rng, B, T), skip, threads,
+                  isa)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("kind", KINDS)
+def test_skip_with_wide_input(engine_settings, kind, batch_first, rng, seed):
+    """I much larger than the gate columns: the used rows of x do not fit behind the gates, own buffer."""
+    check(kind, rng, seed, np.float32, 25, 6, 90, 3, False, batch_first, skewed(rng, 6, 25), True, 1,
+          _engine.cpu_isa(), num_layers=1)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_skip_is_exact_reordering_with_blas(engine_settings, batch_first, rng, seed):
+    """The gathered gemm computes the same rows as the full one: same results up to BLAS blocking, and
+    lengths of every shape (all full: nothing skipped; all one; ties) agree between the two paths."""
+    kind, T, B = "LSTM", 40, 9
+    for lengths in (np.full(B, T), np.ones(B, int), rng.integers(1, T + 1, size=B), skewed(rng, B, T)):
+        outs = [check(kind, np.random.default_rng(seed), seed, np.float64, T, B, 5, 11, True, batch_first,
+                      lengths, skip, 1, _engine.cpu_isa()) for skip in (True, False)]
+        np.testing.assert_allclose(outs[0], outs[1], rtol=0, atol=1e-12)
