@@ -340,7 +340,7 @@ def _get_num_threads():
 # Variable-length batches: the input projection skips the padded rows (time-major: a step's finished rows;
 # batch-major: a row's steps past its length) when at most this fraction of the T*B rows is used, and runs
 # one gemm over all rows otherwise: measured crossover, bench/FLOOR.md.
-cdef double _skip_padded_fraction = 0.9
+cdef double _skip_padded_fraction = 0.85
 
 
 def _set_skip_padded_fraction(double fraction):
