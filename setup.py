@@ -4,6 +4,7 @@ Environment switches (portable, optimised defaults):
   FASTRNN_NATIVE=1  add -march=native (faster on the build machine, not portable to older CPUs)
   FASTRNN_DEBUG=1   -O0 -g and Cython bounds/None checks, to find an engine crash
 """
+import glob
 import os
 
 import numpy
@@ -24,6 +25,8 @@ extensions = [
         "fastrnn._engine",
         sources=["fastrnn/_engine.pyx", "src_c/kernels.c", "src_c/worker.c"],
         include_dirs=["src_c", numpy.get_include()],
+        # the kernel bodies live in headers: without these, editing one rebuilds nothing
+        depends=sorted(glob.glob("src_c/*.h")) + ["fastrnn/_kernels.pxd", "fastrnn/_blas.pxd"],
         extra_compile_args=compile_args + ["-pthread"],
         extra_link_args=["-pthread"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
