@@ -15,6 +15,8 @@ Rows of x/out/gates are (t, b) pairs in the caller's order: time-major (t*B + b)
 (b*T + t); the loop only sees strides, so batch_first costs no transpose. The output of direction d
 lives at column offset d*P of `out`, which is the next layer's input as it stands. With `active`
 (variable lengths, rows sorted by decreasing length), step t only touches the first active[t] rows.
+The input projection then skips the padded rows too when at most 85% of the T*B rows are used
+(_input_proj; with more used, one gemm over all rows costs no more than gathering the used ones).
 
 Small layers skip BLAS in the time loop: W_ih, W_hh (and W_hr) are packed once at load time into panels
 that interleave the gates of 16 hidden units, and a step with at most `packed_rows` (40, the measured
