@@ -94,12 +94,13 @@ def load(source, prefix=None, nonlinearity=None, batch_first=False, dtype=np.flo
                 raise LoadError(f"{where}: no RNN weights under prefix {prefix!r}; candidates: {listing}")
         config = _infer(prefix, groups[prefix], opened.shapes, where)
         arrays = opened.read([prefix + name for name in groups[prefix]])
+        from_file = opened.format != "mapping"  # a mapping's arrays are the caller's: never adopt those
     weights = {name[len(prefix):]: value for name, value in arrays.items()}
     for name, value in weights.items():
         if value.dtype.kind not in "fiu":
             raise LoadError(f"{where}: {prefix}{name} has dtype {value.dtype}, expected real numbers")
     module = config.build(nonlinearity, batch_first, dtype)
-    module.load_state_dict(weights)
+    module.load_state_dict(weights, _adopt=from_file)  # arrays read from a file belong to this module alone
     return module
 
 

@@ -101,7 +101,7 @@ class _Module:
         """The parameters as an OrderedDict of numpy arrays (copies) under torch's names."""
         return OrderedDict((name, value.copy()) for name, value in self._params.items())
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict, strict=True, *, _adopt=False):
         """Copy parameters from a mapping of torch names to arrays (numpy, torch tensors, array-likes).
 
         With strict=True (the default) a missing or unexpected key is an error; a wrong shape always is.
@@ -127,7 +127,9 @@ class _Module:
                 raise ValueError(
                     f"state_dict[{name!r}]: expected shape {current.shape}, got {value.shape} for {self!r}"
                 )
-            value = np.array(value, dtype=self.dtype, order="C", copy=True)
+            # _adopt (fastrnn.load's private fast path): arrays nobody else holds are kept, not copied.
+            owned = _adopt and value.dtype == self.dtype and value.flags.c_contiguous and value.flags.owndata
+            value = value if owned else np.array(value, dtype=self.dtype, order="C", copy=True)
             value.flags.writeable = False
             new[name] = value
         self._params = new

@@ -314,3 +314,13 @@ def test_find_rnns_lists_every_group_with_its_config_or_problem():
     assert groups["bad."].config is None and groups["bad."].problem
     assert "head.weight" not in {k for g in groups.values() for k in g.keys}
     assert dec.as_dict()["proj_size"] == 2
+
+
+def test_load_from_a_mapping_leaves_the_callers_arrays_alone():
+    sd = fastrnn.GRU(3, 4).state_dict()
+    module = fastrnn.load(sd)
+    for name, value in sd.items():
+        assert value.flags.writeable, name
+        value += 1.0  # the caller may keep using its arrays ...
+        assert not np.shares_memory(value, module.state_dict()[name])
+    assert not np.shares_memory(sd["weight_ih_l0"], module.weight_ih_l0)  # ... without touching the module
