@@ -28,7 +28,11 @@ FASTRNN_ISA=generic|avx2.
 
 Threads: with a budget of 2 or more (fastrnn.set_num_threads) the two directions of a bidirectional layer
 run at once, one on fastrnn's persistent worker thread, each with its own panel input projection, when no
-step needs BLAS. `Stack` steps every layer of a unidirectional module for streaming (module.stream()).
+step needs BLAS. Otherwise a direction whose steps all fit the panels and are large enough (_split_min_step_flops,
+e.g. LSTM from H = 192 at one row) is split by hidden units: the caller takes the first half of the panels and the
+worker the rest, the same halves at every step (each core keeps its half of W_hh in its own cache), both project
+their gate columns of the input through the panels (no BLAS, whose idle threads would spin against the worker),
+and they meet at two spin barriers per step. Each unit's arithmetic is the same as on one thread. `Stack` steps every layer of a unidirectional module for streaming (module.stream()).
 """
 import os
 import warnings
@@ -40,7 +44,7 @@ cnp.import_array()
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBUF_FORMAT
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from libc.string cimport memcpy, memmove
+from libc.string cimport memcpy, memmove, memset
 from cython cimport floating
 
 from fastrnn._blas cimport gemm, gemv
@@ -51,7 +55,7 @@ from fastrnn._kernels cimport (
     frnn_sigmoid_f32, frnn_sigmoid_f64, frnn_tanh_f32, frnn_tanh_f64,
     frnn_packed_size_f32, frnn_packed_size_f64, frnn_pack_f32, frnn_pack_f64,
     frnn_lstm_rec_f32, frnn_lstm_rec_f64, frnn_gru_rec_f32, frnn_gru_rec_f64, frnn_rnn_rec_f32, frnn_rnn_rec_f64,
-    frnn_run_pair,
+    frnn_run_pair, frnn_try_run_pair, frnn_barrier, frnn_barrier_wait,
 )
 
 # ---- instruction set of the kernels, chosen once at import ----
@@ -147,28 +151,30 @@ cdef inline void _rnn_step(Py_ssize_t n, Py_ssize_t H, floating *pre, Py_ssize_t
         frnn_rnn_step_f64(n, H, pre, ldp, act, h, o, ldo)
 
 
-cdef inline void _lstm_rec(Py_ssize_t n, Py_ssize_t H, Py_ssize_t K, const floating *w, const floating *v,
-                           const floating *g, Py_ssize_t ldg, floating *c, floating *h) noexcept nogil:
+cdef inline void _lstm_rec(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t K, const floating *w,
+                           const floating *v, const floating *g, Py_ssize_t ldg, floating *c, floating *h) noexcept nogil:
     if floating is float:
-        frnn_lstm_rec_f32(n, H, K, w, v, g, ldg, c, h)
+        frnn_lstm_rec_f32(n, H, j0, j1, K, w, v, g, ldg, c, h)
     else:
-        frnn_lstm_rec_f64(n, H, K, w, v, g, ldg, c, h)
+        frnn_lstm_rec_f64(n, H, j0, j1, K, w, v, g, ldg, c, h)
 
 
-cdef inline void _gru_rec(Py_ssize_t n, Py_ssize_t H, const floating *w, const floating *h_prev,
-                          const floating *gx, Py_ssize_t ldx, const floating *b_hn, floating *h) noexcept nogil:
+cdef inline void _gru_rec(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j0, Py_ssize_t j1, const floating *w,
+                          const floating *h_prev, const floating *gx, Py_ssize_t ldx, const floating *b_hn,
+                          floating *h) noexcept nogil:
     if floating is float:
-        frnn_gru_rec_f32(n, H, w, h_prev, gx, ldx, b_hn, h)
+        frnn_gru_rec_f32(n, H, j0, j1, w, h_prev, gx, ldx, b_hn, h)
     else:
-        frnn_gru_rec_f64(n, H, w, h_prev, gx, ldx, b_hn, h)
+        frnn_gru_rec_f64(n, H, j0, j1, w, h_prev, gx, ldx, b_hn, h)
 
 
-cdef inline void _rnn_rec(Py_ssize_t n, Py_ssize_t H, Py_ssize_t K, const floating *w, const floating *v,
-                          const floating *pre, Py_ssize_t ldp, int act, floating *h, Py_ssize_t ldh) noexcept nogil:
+cdef inline void _rnn_rec(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t K, const floating *w,
+                          const floating *v, const floating *pre, Py_ssize_t ldp, int act, floating *h,
+                          Py_ssize_t ldh) noexcept nogil:
     if floating is float:
-        frnn_rnn_rec_f32(n, H, K, w, v, pre, ldp, act, h, ldh)
+        frnn_rnn_rec_f32(n, H, j0, j1, K, w, v, pre, ldp, act, h, ldh)
     else:
-        frnn_rnn_rec_f64(n, H, K, w, v, pre, ldp, act, h, ldh)
+        frnn_rnn_rec_f64(n, H, j0, j1, K, w, v, pre, ldp, act, h, ldh)
 
 
 cdef inline void _copy_rows(Py_ssize_t n, Py_ssize_t H, const floating *src, Py_ssize_t lds,
@@ -190,24 +196,52 @@ cdef inline void _hidden_proj(Py_ssize_t n, Py_ssize_t GH, Py_ssize_t P, const f
              dst, <int>ld_dst)
 
 
+cdef struct Split:
+    # One side of a direction's time loop split by hidden units across two threads (the caller, side 0, and
+    # fastrnn's worker, side 1): this side's units of the gates and of the output, whole panels, the same
+    # ones at every step so each core keeps its half of W_hh in its own cache; and the barrier both meet at.
+    frnn_barrier *barrier
+    int side
+    long reached
+    Py_ssize_t u0, u1, p0, p1
+    Py_ssize_t g0, g1         # this side's rows of W_ih (of G*H) in the input projection
+
+
+cdef inline void _sync(Split *part) noexcept nogil:
+    if part != NULL:
+        frnn_barrier_wait(part.barrier, part.side, &part.reached)
+
+
 cdef inline void _fused_rows(int kind, Py_ssize_t n, Py_ssize_t H, Py_ssize_t P, floating *g_t,
                              Py_ssize_t g_bs, const floating *w_hh_pk, const floating *b_hn,
                              const floating *w_hr_pk, floating *h, floating *c, floating *o_t, Py_ssize_t o_bs,
-                             floating *scratch) noexcept nogil:
+                             floating *scratch, Split *part) noexcept nogil:
     """One step of n batch rows through the packed-panel kernels: no BLAS call, W_hh read once.
-    The new state goes to scratch first (every unit's dot products read the whole old h)."""
+    The new state goes to scratch first (every unit's dot products read the whole old h). With `part`, only
+    its units, and two barriers: after the dot products (every unit of the old h read; with a projection,
+    every unit of the cell output written, which the projection reads) and after the copy to h (the new h
+    complete before either side starts the next step)."""
     cdef floating *h_new = scratch
+    cdef Py_ssize_t u0 = 0, u1 = H, p0 = 0, p1 = P
+    if part != NULL:
+        u0, u1, p0, p1 = part.u0, part.u1, part.p0, part.p1
     if kind == KIND_LSTM:
-        _lstm_rec(n, H, P, w_hh_pk, h, g_t, g_bs, c, scratch)
+        _lstm_rec(n, H, u0, u1, P, w_hh_pk, h, g_t, g_bs, c, scratch)
         if w_hr_pk != NULL:
             h_new = scratch + n * H
-            _rnn_rec(n, P, H, w_hr_pk, scratch, <floating *>NULL, 0, FRNN_ACT_IDENTITY, h_new, P)
+            _sync(part)
+            _rnn_rec(n, P, p0, p1, H, w_hr_pk, scratch, <floating *>NULL, 0, FRNN_ACT_IDENTITY, h_new, P)
+        else:
+            _sync(part)
     elif kind == KIND_GRU:
-        _gru_rec(n, H, w_hh_pk, h, g_t, g_bs, b_hn, scratch)
+        _gru_rec(n, H, u0, u1, w_hh_pk, h, g_t, g_bs, b_hn, scratch)
+        _sync(part)
     else:
-        _rnn_rec(n, H, P, w_hh_pk, h, g_t, g_bs, kind == KIND_RNN_RELU, scratch, H)
-    _copy_rows(1, n * P, h_new, n * P, h, n * P)
-    _copy_rows(n, P, h_new, P, o_t, o_bs)
+        _rnn_rec(n, H, u0, u1, P, w_hh_pk, h, g_t, g_bs, kind == KIND_RNN_RELU, scratch, H)
+        _sync(part)
+    _copy_rows(n, p1 - p0, h_new + p0, P, h + p0, P)
+    _copy_rows(n, p1 - p0, h_new + p0, P, o_t + p0, o_bs)
+    _sync(part)
 
 
 cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t P,
@@ -217,9 +251,10 @@ cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_
                          floating *h, floating *c,
                          floating *out, Py_ssize_t o_ts, Py_ssize_t o_bs,
                          const Py_ssize_t *active, bint reverse, Py_ssize_t packed_rows,
-                         floating *scratch) noexcept nogil:
+                         floating *scratch, Split *part) noexcept nogil:
     """One direction of one layer over T steps. h (B x P) and c (B x H) hold the initial state on
-    entry and the final state on return; scratch holds what Layer.scratch_size(B) says."""
+    entry and the final state on return; scratch holds what Layer.scratch_size(B) says. With `part`, only
+    that side's units (every step on the panels: B <= packed_rows)."""
     cdef Py_ssize_t s, t, n
     cdef Py_ssize_t GH = num_gates(kind) * H
     cdef floating *g_t
@@ -232,7 +267,7 @@ cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_
         g_t = gates + t * g_ts
         o_t = out + t * o_ts
         if n <= packed_rows:
-            _fused_rows(kind, n, H, P, g_t, g_bs, w_hh_pk, b_hn, w_hr_pk, h, c, o_t, o_bs, scratch)
+            _fused_rows(kind, n, H, P, g_t, g_bs, w_hh_pk, b_hn, w_hr_pk, h, c, o_t, o_bs, scratch, part)
         elif kind == KIND_GRU:
             _hidden_proj(n, GH, P, h, w_hh, 0, scratch, GH)
             _gru_step(n, H, g_t, g_bs, scratch, b_hn, h, o_t, o_bs)
@@ -251,15 +286,16 @@ cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_
 
 
 cdef inline void _proj_rows(const LayerSpec *L, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t rows, const floating *x,
-                            floating *gates, bint panels) noexcept nogil:
+                            floating *gates, bint panels, const Split *part) noexcept nogil:
     """gates (rows x D*G*H) = bias + x (rows x I) @ W_ih^T, bias broadcast over rows (or absent), for directions
-    d0..d1-1: through each direction's panels if `panels`, else one gemm for both directions (d0 = 0, d1 = D)."""
+    d0..d1-1: through each direction's panels if `panels` (with `part`, only its gate columns), else one gemm for
+    both directions (d0 = 0, d1 = D)."""
     cdef Py_ssize_t r, d, I = L.input_size, GH = L.gate_rows, N = L.num_directions * L.gate_rows
     cdef const floating *bias = <const floating *>L.bias
     cdef floating beta = 0
     if panels:
         for d in range(d0, d1):
-            _rnn_rec(rows, GH, I, <const floating *>L.w_ih_pk[d], x, bias + d * GH if bias != NULL else NULL, 0,
+            _rnn_rec(rows, GH, part.g0 if part != NULL else 0, part.g1 if part != NULL else GH, I, <const floating *>L.w_ih_pk[d], x, bias + d * GH if bias != NULL else NULL, 0,
                      FRNN_ACT_IDENTITY, gates + d * GH, N)
         return
     if bias != NULL:
@@ -294,7 +330,7 @@ cdef inline Py_ssize_t _run_of_rows(const Py_ssize_t *active, Py_ssize_t T, Py_s
 
 cdef void _input_proj(const LayerSpec *L, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t T, Py_ssize_t B,
                       bint batch_first, const Py_ssize_t *active, floating *x_used, const floating *x,
-                      floating *gates, bint panels) noexcept nogil:
+                      floating *gates, bint panels, const Split *part) noexcept nogil:
     """The input projection of the T*B rows (see _proj_rows), or, with x_used (room for the used rows of x),
     only the rows a variable-length batch reads: every padded step skipped. Panels take the runs of used rows
     one by one (no setup per call); BLAS gets them gathered into x_used for one gemm into the front of gates,
@@ -302,19 +338,19 @@ cdef void _input_proj(const LayerSpec *L, Py_ssize_t d0, Py_ssize_t d1, Py_ssize
     cdef Py_ssize_t i, n, r0, used = 0, I = L.input_size, N = L.num_directions * L.gate_rows
     cdef Py_ssize_t runs = B if batch_first else T
     if x_used == NULL:
-        _proj_rows(L, d0, d1, T * B, x, gates, panels)
+        _proj_rows(L, d0, d1, T * B, x, gates, panels, part)
         return
     if panels:
         for i in range(runs):
             n = _run_of_rows(active, T, B, batch_first, i, &r0)
             if n > 0:
-                _proj_rows(L, d0, d1, n, x + r0 * I, gates + r0 * N, True)
+                _proj_rows(L, d0, d1, n, x + r0 * I, gates + r0 * N, True, part)
         return
     for i in range(runs):
         n = _run_of_rows(active, T, B, batch_first, i, &r0)
         memcpy(x_used + used * I, x + r0 * I, n * I * sizeof(floating))
         used += n
-    _proj_rows(L, d0, d1, used, x_used, gates, False)
+    _proj_rows(L, d0, d1, used, x_used, gates, False, NULL)
     for i in range(runs - 1, -1, -1):
         n = _run_of_rows(active, T, B, batch_first, i, &r0)
         used -= n
@@ -349,6 +385,20 @@ def _set_skip_padded_fraction(double fraction):
     """Tests: skip the padded rows from this used fraction down (1: always, -1: never). Returns the old value."""
     global _skip_padded_fraction
     old, _skip_padded_fraction = _skip_padded_fraction, fraction
+    return old
+
+
+# Least recurrent work per step (flops: 2 * rows * gate rows * P) worth splitting a step's units across two
+# threads: measured (bench/FLOOR.md), LSTM 192 (3e5) gains 1.3-1.5x, LSTM/GRU 128 (1.3e5, 1.0e5) about break
+# even, since two barriers per step and the panel input projection eat what half a step saves.
+cdef double _split_min_step_flops = 2.5e5
+
+
+def _set_split_min_step_flops(double flops):
+    """Tests: split steps across two threads from this much work per step on (0: always, with 2+ threads and
+    the panels; the whole call must still reach _set_parallel_min_flops). Returns the old value."""
+    global _split_min_step_flops
+    old, _split_min_step_flops = _split_min_step_flops, flops
     return old
 
 
@@ -389,6 +439,7 @@ cdef struct DirectionTask:
     void *out
     void *scratch
     const Py_ssize_t *active
+    Split *part               # non-NULL: only this side's units (split across two threads)
 
 
 cdef void _direction_task(floating *gates, DirectionTask *t) noexcept nogil:
@@ -396,13 +447,14 @@ cdef void _direction_task(floating *gates, DirectionTask *t) noexcept nogil:
     cdef Py_ssize_t d = t.d, H = L.hidden_size, P = L.out_size, N = L.num_directions * L.gate_rows
     if t.own_input:
         _input_proj(L, d, d + 1, t.T, t.B, t.batch_first, t.active, <floating *>t.x_used, <const floating *>t.x,
-                    gates, True)
+                    gates, True, t.part)
+        _sync(t.part)  # every gate column projected before either side's time loop reads them
     _run_direction(L.kind, t.T, t.B, H, P, gates + d * L.gate_rows, t.g_ts, t.g_bs,
                    <const floating *>L.w_hh[d], <const floating *>L.b_hn[d], <const floating *>L.w_hr[d],
                    <const floating *>L.w_hh_pk[d], <const floating *>L.w_hr_pk[d],
                    <floating *>t.h + d * t.B * P, <floating *>t.c + d * t.B * H if t.c != NULL else NULL,
                    <floating *>t.out + d * P, t.o_ts, t.o_bs, t.active, d == 1, L.packed_rows,
-                   <floating *>t.scratch + d * _dir_scratch(L, t.B))
+                   <floating *>t.scratch + d * _dir_scratch(L, t.B), t.part)
 
 
 cdef void _direction_task_f32(void *task) noexcept nogil:
@@ -413,27 +465,68 @@ cdef void _direction_task_f64(void *task) noexcept nogil:
     _direction_task(<double *>(<DirectionTask *>task).gates, <DirectionTask *>task)
 
 
+cdef inline Py_ssize_t _split_at(Py_ssize_t n, Py_ssize_t lanes) noexcept nogil:
+    """Where side 1's units start: half of the panels of n units (side 0 takes the extra one)."""
+    return min(n, (n + 2 * lanes - 1) // (2 * lanes) * lanes)
+
+
+cdef void _run_split(const LayerSpec *L, DirectionTask *task, Py_ssize_t itemsize) noexcept nogil:
+    """Run one direction's time loop split by units across this thread and the worker, or, when the worker
+    is busy (another Python thread's parallel region), all of it here."""
+    cdef DirectionTask sides[2]
+    cdef Split parts[2]
+    cdef frnn_barrier barrier
+    cdef Py_ssize_t lanes = frnn_lanes(itemsize)
+    cdef Py_ssize_t hu = _split_at(L.hidden_size, lanes), hp = _split_at(L.out_size, lanes)
+    cdef Py_ssize_t hg = _split_at(L.gate_rows, lanes)
+    cdef int side
+    cdef bint ran
+    memset(&barrier, 0, sizeof(barrier))
+    for side in range(2):
+        sides[side] = task[0]
+        sides[side].part = &parts[side]
+        parts[side].barrier, parts[side].side, parts[side].reached = &barrier, side, 0
+    parts[0].u0, parts[0].u1, parts[0].p0, parts[0].p1, parts[0].g0, parts[0].g1 = 0, hu, 0, hp, 0, hg
+    parts[1].u0, parts[1].u1, parts[1].p0, parts[1].p1, parts[1].g0, parts[1].g1 = (
+        hu, L.hidden_size, hp, L.out_size, hg, L.gate_rows)
+    if itemsize == 4:
+        ran = frnn_try_run_pair(_direction_task_f32, &sides[0], &sides[1])
+    else:
+        ran = frnn_try_run_pair(_direction_task_f64, &sides[0], &sides[1])
+    if not ran:
+        if itemsize == 4:
+            _direction_task_f32(task)
+        else:
+            _direction_task_f64(task)
+
+
 cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_first, const floating *x,
                      floating *h, floating *c, floating *out, floating *gates, floating *scratch,
                      const Py_ssize_t *active, floating *x_used) noexcept nogil:
     cdef Py_ssize_t D = L.num_directions, GH = L.gate_rows, P = L.out_size
     cdef Py_ssize_t N = D * GH, DP = D * P, d
     cdef DirectionTask tasks[2]
+    cdef double step_flops = 2.0 * B * GH * P
     # Both directions at once only when no step calls BLAS: every step's rows fit the panels, and each
     # direction computes its own input projection through the panels, so the BLAS's own threads never run
     # (or spin) inside this parallel region.
     cdef bint parallel = (D == 2 and _num_threads >= 2 and B <= L.packed_rows
-                          and 2.0 * T * B * GH * P >= _PARALLEL_MIN_FLOPS)
-    if not parallel:
-        _input_proj(L, 0, D, T, B, batch_first, active, x_used, x, gates, T * B <= L.packed_rows)
+                          and T * step_flops >= _PARALLEL_MIN_FLOPS)
+    # Otherwise, with steps large enough, each direction's time loop split by units across both threads
+    # (the same condition on BLAS: every step on the panels; the input projection stays one gemm, before).
+    cdef bint split = (not parallel and _num_threads >= 2 and B <= L.packed_rows
+                       and step_flops >= _split_min_step_flops and T * step_flops >= _PARALLEL_MIN_FLOPS)
+    if not parallel and not split:
+        _input_proj(L, 0, D, T, B, batch_first, active, x_used, x, gates, T * B <= L.packed_rows, NULL)
     for d in range(D):
         tasks[d].L, tasks[d].d, tasks[d].T, tasks[d].B, tasks[d].active = L, d, T, B, active
-        tasks[d].own_input, tasks[d].x, tasks[d].x_used, tasks[d].batch_first = parallel, x, x_used, batch_first
+        tasks[d].own_input, tasks[d].x, tasks[d].x_used, tasks[d].batch_first = parallel or split, x, x_used, batch_first
         if batch_first:
             tasks[d].g_ts, tasks[d].g_bs, tasks[d].o_ts, tasks[d].o_bs = N, T * N, DP, T * DP
         else:
             tasks[d].g_ts, tasks[d].g_bs, tasks[d].o_ts, tasks[d].o_bs = B * N, N, B * DP, DP
         tasks[d].gates, tasks[d].h, tasks[d].c, tasks[d].out, tasks[d].scratch = gates, h, c, out, scratch
+        tasks[d].part = NULL
     if parallel:
         if floating is float:
             frnn_run_pair(_direction_task_f32, &tasks[0], &tasks[1])
@@ -441,7 +534,10 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
             frnn_run_pair(_direction_task_f64, &tasks[0], &tasks[1])
     else:
         for d in range(D):
-            _direction_task(gates, &tasks[d])
+            if split:
+                _run_split(L, &tasks[d], sizeof(floating))
+            else:
+                _direction_task(gates, &tasks[d])
 
 
 cdef void *_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint writable, str name) except NULL:

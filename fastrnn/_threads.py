@@ -2,7 +2,8 @@
 
 Two kinds of threads do fastrnn's work, and the budget caps both:
 - the engine's own: with a budget of 2 or more, the two directions of a bidirectional layer run at once,
-  one of them on fastrnn's single persistent worker thread (only where no step of the time loop calls
+  one of them on fastrnn's single persistent worker thread, and large one-direction steps (few batch rows)
+  are split by hidden units between the caller and that worker (only where no step of the time loop calls
   BLAS, so the two kinds never run together);
 - the BLAS behind scipy.linalg.cython_blas (scipy's bundled OpenBLAS in a wheel install), used for the
   input projections of whole sequences and for steps with many batch rows; `set_num_threads` caps its

@@ -56,19 +56,24 @@ ptrdiff_t frnn_lanes(ptrdiff_t itemsize);
     /* Pack w_gk (G*H x K, row stride ld_w, torch layout) into panels w_pkgu (see above). */      \
     void frnn_pack_##sfx(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const real *w_gk, ptrdiff_t ld_w, \
                          real *w_pkgu);                                                           \
-    /* Fused recurrent steps over n rows (packed W, see above; v_bk, h_bh, c_bh rows contiguous):   \
+    /* Fused recurrent steps over n rows (packed W, see above; v_bk, h_bh, c_bh rows contiguous),   \
+     * for the units j_begin .. j_end-1 only (j_begin a multiple of the panel width, j_end too or H; \
+     * 0, H: all), so two threads can take one range each with the same arithmetic as one thread:    \
      * LSTM: pre = gates_bg (n x 4H, stride ld_gates: input part + bias) + v_bk (n x K, K = P) W^T;   \
      * c_bh updated in place; h_bh (n x H) receives h' and must not alias v_bk. */                   \
-    void frnn_lstm_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const real *w_pkgu,             \
+    void frnn_lstm_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,          \
+                             ptrdiff_t K, const real *w_pkgu,                                       \
                              const real *v_bk, const real *gates_bg, ptrdiff_t ld_gates, real *c_bh, \
                              real *h_bh);                                                           \
     /* GRU: gh = h_prev_bh (n x H) W^T (K = H), then the gate math with gx_bg (n x 3H, stride ld_gx) \
      * and b_hn (H or NULL); h_bh (n x H, not aliasing h_prev_bh) receives h'. */                   \
-    void frnn_gru_rec_##sfx(ptrdiff_t n, ptrdiff_t H, const real *w_pkgu, const real *h_prev_bh,    \
+    void frnn_gru_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,           \
+                            const real *w_pkgu, const real *h_prev_bh,                              \
                             const real *gx_bg, ptrdiff_t ld_gx, const real *b_hn, real *h_bh);       \
     /* RNN step / projection / input projection: h_bh (n x H, row stride ld_h) = act(pre_bh +      \
      * v_bk W^T); pre_bh may be NULL, and ld_pre = 0 broadcasts one row (a bias) to every row. */   \
-    void frnn_rnn_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const real *w_pkgu,              \
+    void frnn_rnn_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,           \
+                            ptrdiff_t K, const real *w_pkgu,                                        \
                             const real *v_bk, const real *pre_bh, ptrdiff_t ld_pre, int act,        \
                             real *h_bh, ptrdiff_t ld_h);
 
@@ -82,5 +87,15 @@ FRNN_DECLARE(double, f64)
  * started, runs both here, one after the other. */
 typedef void (*frnn_task_fn)(void *arg);
 void frnn_run_pair(frnn_task_fn fn, void *arg_here, void *arg_worker);
+/* The same, but when the worker is busy or cannot be started runs nothing and returns 0 (1: both ran). For
+ * tasks that wait for each other (frnn_barrier_wait), which must run at once or not at all. */
+int frnn_try_run_pair(frnn_task_fn fn, void *arg_here, void *arg_worker);
+
+/* A spinning barrier for the two sides (0: the caller, 1: the worker) of one frnn_try_run_pair: zero it
+ * before the run; each side keeps its own count of barriers reached (*reached, starting at 0). Each side's
+ * count sits in its own 64-byte line. */
+#define FRNN_BARRIER_STRIDE 16
+typedef struct frnn_barrier { long count[2 * FRNN_BARRIER_STRIDE]; } frnn_barrier;
+void frnn_barrier_wait(frnn_barrier *b, int side, long *reached);
 
 #endif

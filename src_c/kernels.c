@@ -102,22 +102,25 @@ ptrdiff_t frnn_lanes(ptrdiff_t itemsize) { return FRNN_PANEL_BYTES / itemsize; }
                     for (ptrdiff_t u = 0; u < lanes; ++u)                                           \
                         *w_pkgu++ = j0 + u < H ? w_gk[(g * H + j0 + u) * ld_w + k] : (real)0;       \
     }                                                                                               \
-    void frnn_lstm_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const real *w_pkgu,               \
+    void frnn_lstm_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K, \
+                             const real *w_pkgu,                                                      \
                              const real *v_bk, const real *gates_bg, ptrdiff_t ld_gates, real *c_bh,  \
                              real *h_bh)                                                              \
     {                                                                                                 \
-        FRNN_CALL(lstm_rec, sfx, (n, H, K, w_pkgu, v_bk, gates_bg, ld_gates, c_bh, h_bh));             \
+        FRNN_CALL(lstm_rec, sfx, (n, H, j_begin, j_end, K, w_pkgu, v_bk, gates_bg, ld_gates, c_bh, h_bh));             \
     }                                                                                                 \
-    void frnn_gru_rec_##sfx(ptrdiff_t n, ptrdiff_t H, const real *w_pkgu, const real *h_prev_bh,      \
+    void frnn_gru_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,             \
+                            const real *w_pkgu, const real *h_prev_bh,                                \
                             const real *gx_bg, ptrdiff_t ld_gx, const real *b_hn, real *h_bh)          \
     {                                                                                                 \
-        FRNN_CALL(gru_rec, sfx, (n, H, w_pkgu, h_prev_bh, gx_bg, ld_gx, b_hn, h_bh));                  \
+        FRNN_CALL(gru_rec, sfx, (n, H, j_begin, j_end, w_pkgu, h_prev_bh, gx_bg, ld_gx, b_hn, h_bh));                  \
     }                                                                                                 \
-    void frnn_rnn_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const real *w_pkgu,                \
+    void frnn_rnn_rec_##sfx(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K, \
+                            const real *w_pkgu,                                                       \
                             const real *v_bk, const real *pre_bh, ptrdiff_t ld_pre, int act,          \
                             real *h_bh, ptrdiff_t ld_h)                                               \
     {                                                                                                 \
-        FRNN_CALL(rnn_rec, sfx, (n, H, K, w_pkgu, v_bk, pre_bh, ld_pre, act, h_bh, ld_h));             \
+        FRNN_CALL(rnn_rec, sfx, (n, H, j_begin, j_end, K, w_pkgu, v_bk, pre_bh, ld_pre, act, h_bh, ld_h));             \
     }
 
 FRNN_DEFINE(float, f32)

@@ -127,6 +127,9 @@ static void FN(rnn_step)(ptrdiff_t n, ptrdiff_t H, const REAL *pre_bh, ptrdiff_t
 
 /* ---- fused recurrent step over packed panels, for n batch rows ----
  *
+ * Only units j_begin .. j_end-1 (whole panels): each panel's arithmetic is the same whichever range it is
+ * in, so two threads that take one range each compute bitwise what one thread computes over 0 .. H-1.
+ *
  * A panel covers PANEL units (64 bytes per gate) = NV native vectors. The dot products of one panel with
  * R rows of v land in acc[(r*G + g)*NV + q] (row r, gate g, vector q), then the gate math runs on them
  * while they are hot, so W_hh is streamed once per step and no gate pre-activation goes to memory.
@@ -242,10 +245,10 @@ FRNN_ALWAYS_INLINE void FN(panel_dots)(const int G, ptrdiff_t n, ptrdiff_t K, co
     }
 }
 
-static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
+static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
                          const REAL *gates_bg, ptrdiff_t ld_gates, REAL *c_bh, REAL *h_bh)
 {
-    for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
+    for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * 4 * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;
@@ -264,10 +267,10 @@ static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pk
     }
 }
 
-static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, const REAL *w_pkgu, const REAL *h_prev_bh, const REAL *gx_bg,
+static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, const REAL *w_pkgu, const REAL *h_prev_bh, const REAL *gx_bg,
                         ptrdiff_t ld_gx, const REAL *b_hn, REAL *h_bh)
 {
-    for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
+    for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * 3 * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;
@@ -286,10 +289,10 @@ static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, const REAL *w_pkgu, const REAL
     }
 }
 
-static void FN(rnn_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
+static void FN(rnn_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
                         const REAL *pre_bh, ptrdiff_t ld_pre, int act, REAL *h_bh, ptrdiff_t ld_h)
 {
-    for (ptrdiff_t j0 = 0; j0 < H; j0 += PANEL) {
+    for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;

@@ -1,4 +1,5 @@
-"""The engine's own thread: the two directions of a bidirectional layer at once, on fastrnn's persistent worker.
+"""The engine's own thread: the two directions of a bidirectional layer at once, on fastrnn's persistent worker;
+and one direction's steps split by hidden units across the caller and the worker (spin barriers per step).
 
 Every kind, dtype, batch_first, variable lengths and a projection, with the parallel path forced (no minimum
 work), against torch and bitwise against one thread (the directions are independent, so running them at once
@@ -27,6 +28,84 @@ def parallel_always():
     yield
     _engine._set_parallel_min_flops(old)
     fastrnn.set_num_threads(threads)
+
+
+@pytest.fixture
+def split_always(parallel_always):
+    old = _engine._set_split_min_step_flops(0)
+    isa = _engine.isa()
+    yield
+    _engine._set_split_min_step_flops(old)
+    _engine._set_isa(isa)
+
+
+ISAS = [name for name in _engine.ISA_NAMES if _engine.ISA_NAMES.index(name) <= _engine.ISA_NAMES.index(_engine.cpu_isa())]
+
+
+# H = 37 (f32: 3 panels of 16, the last partial; f64: 5 of 8), H_out 18 for LSTMP: the sides get unequal panels
+# and a partial one. T*B <= 40 rows, so one thread projects the inputs through the panels too and the two runs
+# do the same arithmetic: bitwise equal.
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("lengths", [False, True])
+def test_split_steps_match_torch_and_one_thread(split_always, isa, kind, dtype, lengths, rng, seed):
+    _engine._set_isa(isa)
+    T, B, H = 8, 4, 37
+    tmod, fmod = make_pair(kind, rng, dtype, input_size=5, hidden_size=H, num_layers=2)
+    x = randn(rng, (T, B, 5), dtype)
+    kwargs = {}
+    if lengths:
+        kwargs["lengths"] = np.array([T, T - 2, 3, 1])  # one thread: against torch in test_engine_lengths.py
+    states = [randn(rng, s, dtype) for s in state_shapes(kind, 2, False, B, H)]
+    results = {}
+    for n in (1, 2):
+        fastrnn.set_num_threads(n)
+        results[n] = run_fastrnn(fmod, x, states, kind, **kwargs)
+    if not lengths:
+        want_out, want_states = run_torch(tmod, x, states, kind)
+        out, finals = results[2]
+        assert_close(out, want_out, dtype, f"{kind} split out", seed)
+        for got, want in zip(finals, want_states):
+            assert_close(got, want, dtype, f"{kind} split state", seed)
+    assert np.array_equal(results[1][0], results[2][0])
+    for a, b in zip(results[1][1], results[2][1]):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_split_steps_large_batch_of_steps_match_torch(split_always, kind, rng, seed):
+    # T*B > 40: one thread projects with BLAS, the split sides through the panels (rounding differs): vs torch.
+    tmod, fmod = make_pair(kind, rng, np.float32, input_size=20, hidden_size=70)
+    x = randn(rng, (30, 3, 20))
+    want_out, want_states = run_torch(tmod, x, None, kind)
+    fastrnn.set_num_threads(2)
+    out, finals = run_fastrnn(fmod, x, None, kind)
+    assert_close(out, want_out, np.float32, f"{kind} split out", seed)
+    for got, want in zip(finals, want_states):
+        assert_close(got, want, np.float32, f"{kind} split state", seed)
+
+
+def test_split_concurrent_callers(split_always, rng):
+    # The loser of the worker runs its steps alone (tasks that meet at barriers cannot run one after the other).
+    fastrnn.set_num_threads(2)
+    _, fmod = make_pair("GRU", rng, np.float32, input_size=8, hidden_size=50, num_layers=2)
+    inputs = [randn(rng, (int(rng.integers(1, 13)), 3, 8)) for _ in range(16)]
+    serial = [fmod(x)[0] for x in inputs]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parallel = list(pool.map(lambda x: fmod(x)[0], inputs))
+    for a, b in zip(serial, parallel):
+        assert np.array_equal(a, b)
+
+
+def test_split_streaming(split_always, rng):
+    fastrnn.set_num_threads(2)
+    _, fmod = make_pair("LSTM", rng, np.float32, input_size=6, hidden_size=40, num_layers=2)
+    x = randn(rng, (9, 2, 6))
+    want = fmod(x)[0]
+    stream = fmod.stream(batch_size=2)
+    got = np.concatenate([stream(x[t:t + 1]) for t in range(9)])
+    assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
