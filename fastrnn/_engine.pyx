@@ -29,7 +29,7 @@ FASTRNN_ISA=generic|avx2.
 Threads: with a budget of 2 or more (fastrnn.set_num_threads) the two directions of a bidirectional layer
 run at once, one on fastrnn's persistent worker thread, each with its own panel input projection, when no
 step needs BLAS. Otherwise a direction whose steps all fit the panels and are large enough (_split_min_step_flops,
-e.g. LSTM from H = 192 at one row) is split by hidden units: the caller takes the first half of the panels and the
+e.g. LSTM from H = 192 at one row, and a streamed step from H = 384) is split by hidden units: the caller takes the first half of the panels and the
 worker the rest, the same halves at every step (each core keeps its half of W_hh in its own cache), both project
 their gate columns of the input through the panels (no BLAS, whose idle threads would spin against the worker),
 and they meet at two spin barriers per step. Each unit's arithmetic is the same as on one thread. `Stack` steps every layer of a unidirectional module for streaming (module.stream()).
@@ -388,17 +388,20 @@ def _set_skip_padded_fraction(double fraction):
     return old
 
 
-# Least recurrent work per step (flops: 2 * rows * gate rows * P) worth splitting a step's units across two
-# threads: measured (bench/FLOOR.md), LSTM 192 (3e5) gains 1.3-1.5x, LSTM/GRU 128 (1.3e5, 1.0e5) about break
-# even, since two barriers per step and the panel input projection eat what half a step saves.
+# Least recurrent work (flops: 2 * rows * gate rows * P) worth splitting a step's units across two threads, per step
+# and per call: measured (bench/FLOOR.md). Per step: LSTM 192 at one row (3e5) gains 1.3-1.5x, LSTM/GRU 128 (1.3e5,
+# 1.0e5) about break even, since the two barriers per step and the panel input projection eat what half a step
+# saves. Per call: waking the worker costs ~20 us, so a streamed LSTM 256 step (5e5) loses, LSTM 512 (2.1e6) gains.
 cdef double _split_min_step_flops = 2.5e5
+cdef double _split_min_call_flops = 1.5e6
 
 
-def _set_split_min_step_flops(double flops):
-    """Tests: split steps across two threads from this much work per step on (0: always, with 2+ threads and
-    the panels; the whole call must still reach _set_parallel_min_flops). Returns the old value."""
-    global _split_min_step_flops
-    old, _split_min_step_flops = _split_min_step_flops, flops
+def _set_split_min_flops(double step, double call):
+    """Tests: split steps across two threads from this much work per step and per call on (0, 0: always, with 2+
+    threads and every step on the panels). Returns the old (step, call)."""
+    global _split_min_step_flops, _split_min_call_flops
+    old = (_split_min_step_flops, _split_min_call_flops)
+    _split_min_step_flops, _split_min_call_flops = step, call
     return old
 
 
@@ -515,7 +518,7 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
     # Otherwise, with steps large enough, each direction's time loop split by units across both threads
     # (the same condition on BLAS: every step on the panels; the input projection stays one gemm, before).
     cdef bint split = (not parallel and _num_threads >= 2 and B <= L.packed_rows
-                       and step_flops >= _split_min_step_flops and T * step_flops >= _PARALLEL_MIN_FLOPS)
+                       and step_flops >= _split_min_step_flops and T * step_flops >= _split_min_call_flops)
     if not parallel and not split:
         _input_proj(L, 0, D, T, B, batch_first, active, x_used, x, gates, T * B <= L.packed_rows, NULL)
     for d in range(D):

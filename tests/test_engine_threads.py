@@ -32,10 +32,10 @@ def parallel_always():
 
 @pytest.fixture
 def split_always(parallel_always):
-    old = _engine._set_split_min_step_flops(0)
+    old = _engine._set_split_min_flops(0, 0)
     isa = _engine.isa()
     yield
-    _engine._set_split_min_step_flops(old)
+    _engine._set_split_min_flops(*old)
     _engine._set_isa(isa)
 
 
