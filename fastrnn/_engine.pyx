@@ -473,9 +473,18 @@ cdef inline Py_ssize_t _split_at(Py_ssize_t n, Py_ssize_t lanes) noexcept nogil:
     return min(n, (n + 2 * lanes - 1) // (2 * lanes) * lanes)
 
 
+cdef Py_ssize_t _split_runs = 0
+
+
+def _split_run_count():
+    """Tests: how many direction time loops have run split across two threads so far."""
+    return _split_runs
+
+
 cdef void _run_split(const LayerSpec *L, DirectionTask *task, Py_ssize_t itemsize) noexcept nogil:
     """Run one direction's time loop split by units across this thread and the worker, or, when the worker
     is busy (another Python thread's parallel region), all of it here."""
+    global _split_runs
     cdef DirectionTask sides[2]
     cdef Split parts[2]
     cdef frnn_barrier barrier
@@ -496,7 +505,9 @@ cdef void _run_split(const LayerSpec *L, DirectionTask *task, Py_ssize_t itemsiz
         ran = frnn_try_run_pair(_direction_task_f32, &sides[0], &sides[1])
     else:
         ran = frnn_try_run_pair(_direction_task_f64, &sides[0], &sides[1])
-    if not ran:
+    if ran:
+        _split_runs += 1  # only the worker's owner gets here, one at a time
+    else:
         if itemsize == 4:
             _direction_task_f32(task)
         else:

@@ -49,11 +49,12 @@ ISAS = [name for name in _engine.ISA_NAMES if _engine.ISA_NAMES.index(name) <= _
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("lengths", [False, True])
-def test_split_steps_match_torch_and_one_thread(split_always, isa, kind, dtype, lengths, rng, seed):
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_split_steps_match_torch_and_one_thread(split_always, isa, kind, dtype, lengths, batch_first, rng, seed):
     _engine._set_isa(isa)
     T, B, H = 8, 4, 37
-    tmod, fmod = make_pair(kind, rng, dtype, input_size=5, hidden_size=H, num_layers=2)
-    x = randn(rng, (T, B, 5), dtype)
+    tmod, fmod = make_pair(kind, rng, dtype, input_size=5, hidden_size=H, num_layers=2, batch_first=batch_first)
+    x = randn(rng, (B, T, 5) if batch_first else (T, B, 5), dtype)
     kwargs = {}
     if lengths:
         kwargs["lengths"] = np.array([T, T - 2, 3, 1])  # one thread: against torch in test_engine_lengths.py
@@ -61,7 +62,9 @@ def test_split_steps_match_torch_and_one_thread(split_always, isa, kind, dtype, 
     results = {}
     for n in (1, 2):
         fastrnn.set_num_threads(n)
+        runs = _engine._split_run_count()
         results[n] = run_fastrnn(fmod, x, states, kind, **kwargs)
+        assert _engine._split_run_count() - runs == (2 if n == 2 else 0)  # both layers split, not run alone
     if not lengths:
         want_out, want_states = run_torch(tmod, x, states, kind)
         out, finals = results[2]
