@@ -366,9 +366,15 @@ cdef int _num_threads = 1
 cdef double _PARALLEL_MIN_FLOPS = 4e6
 
 
+# CPUs this process may run on, read whenever the budget is set: the split's barriers spin, so two threads
+# sharing one CPU (a budget above the affinity mask) would wait out each other's time slices at every step.
+cdef int _num_cpus = 1
+
+
 def _set_num_threads(int n):
-    global _num_threads
+    global _num_threads, _num_cpus
     _num_threads = max(1, n)
+    _num_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _get_num_threads():
@@ -528,7 +534,7 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
                           and T * step_flops >= _PARALLEL_MIN_FLOPS)
     # Otherwise, with steps large enough, each direction's time loop split by units across both threads
     # (the same condition on BLAS: every step on the panels; the input projection stays one gemm, before).
-    cdef bint split = (not parallel and _num_threads >= 2 and B <= L.packed_rows
+    cdef bint split = (not parallel and _num_threads >= 2 and _num_cpus >= 2 and B <= L.packed_rows
                        and step_flops >= _split_min_step_flops and T * step_flops >= _split_min_call_flops)
     if not parallel and not split:
         _input_proj(L, 0, D, T, B, batch_first, active, x_used, x, gates, T * B <= L.packed_rows, NULL)

@@ -100,15 +100,16 @@ void frnn_run_pair(frnn_task_fn fn, void *arg_here, void *arg_worker)
 
 /* Two-party barrier: each side publishes how many barriers it has reached in its own cache line and spins
  * until the other has reached as many. No read-modify-write, so the only traffic is one line each way.
- * Spinning, not sleeping: a step of the split time loop takes 30-600 us and a futex wake-up tens. After a
- * long wait (the other vCPU descheduled, or another runnable thread on this core) it yields the CPU. */
+ * Spinning, not sleeping: a step of the split time loop takes 10-600 us and a futex wake-up tens. After ~2000
+ * pauses (tens of us: far more than the two halves of a step ever differ on idle cores) it yields the CPU at
+ * every try, so another runnable thread on this core (the other side itself, if both share one CPU) gets it. */
 void frnn_barrier_wait(frnn_barrier *b, int side, long *reached)
 {
     long mine = ++*reached;
     long spins = 0;
     __atomic_store_n(&b->count[side * FRNN_BARRIER_STRIDE], mine, __ATOMIC_RELEASE);
     while (__atomic_load_n(&b->count[(1 - side) * FRNN_BARRIER_STRIDE], __ATOMIC_ACQUIRE) < mine) {
-        if (++spins > 20000) sched_yield();
+        if (++spins > 2000) sched_yield();
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
         else __builtin_ia32_pause();
 #endif

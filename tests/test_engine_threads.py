@@ -185,3 +185,16 @@ def test_thread_budget_reaches_the_engine(parallel_always):
     assert _engine._get_num_threads() == 1
     fastrnn.set_num_threads(2)
     assert _engine._get_num_threads() == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_no_split_on_one_cpu():
+    # A budget of 2 on one CPU: the split's spinning barriers would wait out each other's time slices.
+    import subprocess
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
+            "import numpy as np, fastrnn\nfrom fastrnn import _engine\n"
+            "fastrnn.set_num_threads(2); _engine._set_split_min_flops(0, 0)\n"
+            "fastrnn.GRU(8, 40)(np.zeros((5, 2, 8), np.float32))\n"
+            "assert _engine._split_run_count() == 0\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
