@@ -28,11 +28,13 @@ FASTRNN_ISA=generic|avx2.
 
 Threads: with a budget of 2 or more (fastrnn.set_num_threads) the two directions of a bidirectional layer
 run at once, one on fastrnn's persistent worker thread, each with its own panel input projection, when no
-step needs BLAS. Otherwise a direction whose steps all fit the panels and are large enough (_split_min_step_flops,
-e.g. LSTM from H = 192 at one row, and a streamed step from H = 384) is split by hidden units: the caller takes the first half of the panels and the
-worker the rest, the same halves at every step (each core keeps its half of W_hh in its own cache), both project
-their gate columns of the input through the panels (no BLAS, whose idle threads would spin against the worker),
-and they meet at two spin barriers per step. Each unit's arithmetic is the same as on one thread. `Stack` steps every layer of a unidirectional module for streaming (module.stream()).
+step needs BLAS. Otherwise, with 2+ CPUs, a direction whose steps all fit the panels and are large enough
+(_split_min_step_flops: e.g. LSTM from H = 192 at one row; a streamed step from H = 384) is split by hidden units:
+the caller takes the first half of the panels and the worker the rest, the same halves at every step (each core
+keeps its half of W_hh in its own cache); both project their gate columns of the input through the panels (no BLAS,
+whose idle threads would spin against the worker), and they meet at two spin barriers per step. Each unit's
+arithmetic is the same as on one thread. `Stack` steps every layer of a unidirectional module for streaming
+(module.stream()).
 """
 import os
 import warnings
@@ -152,7 +154,8 @@ cdef inline void _rnn_step(Py_ssize_t n, Py_ssize_t H, floating *pre, Py_ssize_t
 
 
 cdef inline void _lstm_rec(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t K, const floating *w,
-                           const floating *v, const floating *g, Py_ssize_t ldg, floating *c, floating *h) noexcept nogil:
+                           const floating *v, const floating *g, Py_ssize_t ldg, floating *c,
+                           floating *h) noexcept nogil:
     if floating is float:
         frnn_lstm_rec_f32(n, H, j0, j1, K, w, v, g, ldg, c, h)
     else:
@@ -295,7 +298,8 @@ cdef inline void _proj_rows(const LayerSpec *L, Py_ssize_t d0, Py_ssize_t d1, Py
     cdef floating beta = 0
     if panels:
         for d in range(d0, d1):
-            _rnn_rec(rows, GH, part.g0 if part != NULL else 0, part.g1 if part != NULL else GH, I, <const floating *>L.w_ih_pk[d], x, bias + d * GH if bias != NULL else NULL, 0,
+            _rnn_rec(rows, GH, part.g0 if part != NULL else 0, part.g1 if part != NULL else GH, I,
+                     <const floating *>L.w_ih_pk[d], x, bias + d * GH if bias != NULL else NULL, 0,
                      FRNN_ACT_IDENTITY, gates + d * GH, N)
         return
     if bias != NULL:
@@ -540,7 +544,8 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
         _input_proj(L, 0, D, T, B, batch_first, active, x_used, x, gates, T * B <= L.packed_rows, NULL)
     for d in range(D):
         tasks[d].L, tasks[d].d, tasks[d].T, tasks[d].B, tasks[d].active = L, d, T, B, active
-        tasks[d].own_input, tasks[d].x, tasks[d].x_used, tasks[d].batch_first = parallel or split, x, x_used, batch_first
+        tasks[d].own_input, tasks[d].x, tasks[d].x_used = parallel or split, x, x_used
+        tasks[d].batch_first = batch_first
         if batch_first:
             tasks[d].g_ts, tasks[d].g_bs, tasks[d].o_ts, tasks[d].o_bs = N, T * N, DP, T * DP
         else:

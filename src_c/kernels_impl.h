@@ -245,7 +245,8 @@ FRNN_ALWAYS_INLINE void FN(panel_dots)(const int G, ptrdiff_t n, ptrdiff_t K, co
     }
 }
 
-static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
+static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,
+                         ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
                          const REAL *gates_bg, ptrdiff_t ld_gates, REAL *c_bh, REAL *h_bh)
 {
     for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
@@ -267,7 +268,8 @@ static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t 
     }
 }
 
-static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, const REAL *w_pkgu, const REAL *h_prev_bh, const REAL *gx_bg,
+static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,
+                        const REAL *w_pkgu, const REAL *h_prev_bh, const REAL *gx_bg,
                         ptrdiff_t ld_gx, const REAL *b_hn, REAL *h_bh)
 {
     for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
@@ -289,7 +291,8 @@ static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j
     }
 }
 
-static void FN(rnn_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
+static void FN(rnn_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,
+                        ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
                         const REAL *pre_bh, ptrdiff_t ld_pre, int act, REAL *h_bh, ptrdiff_t ld_h)
 {
     for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {

@@ -39,7 +39,8 @@ def split_always(parallel_always):
     _engine._set_isa(isa)
 
 
-ISAS = [name for name in _engine.ISA_NAMES if _engine.ISA_NAMES.index(name) <= _engine.ISA_NAMES.index(_engine.cpu_isa())]
+ISAS = [name for name in _engine.ISA_NAMES
+        if _engine.ISA_NAMES.index(name) <= _engine.ISA_NAMES.index(_engine.cpu_isa())]
 
 
 # H = 37 (f32: 3 panels of 16, the last partial; f64: 5 of 8), H_out 18 for LSTMP: the sides get unequal panels
