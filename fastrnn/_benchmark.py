@@ -2,9 +2,9 @@
 
 Method (printed with every table): each engine is built once and warmed up; the number of calls per
 timed block is calibrated so a block lasts about BLOCK_SECONDS; then for `repeat` rounds every engine
-runs one untimed call (so another engine's spinning threads have gone idle) and one timed block, the
-engines interleaved round by round in a rotating order, so drift of a shared, noisy machine falls on all
-of them alike. A call's time is block time / calls; the table gives the median over rounds (the JSON
+runs after a short pause (with several threads) and one untimed call, so another engine's spinning
+threads have gone idle, then one timed block, the engines interleaved round by round in a rotating order,
+so drift of a shared, noisy machine falls on all of them alike. A call's time is block time / calls; the table gives the median over rounds (the JSON
 also the min and every sample). Every call takes a numpy array and returns one: conversions count.
 """
 from __future__ import annotations
@@ -23,8 +23,13 @@ from fastrnn import _peers
 BLOCK_SECONDS = 0.02
 WARMUP_SECONDS = 0.05
 SLOW_CALL_SECONDS = 0.01
+# With several threads per engine, an engine's idle threads keep spinning for tens of ms after its last call
+# (ONNX Runtime's pool 10-50 ms, OpenBLAS ~0.1 s, torch's OpenMP) and steal the cores from the next engine:
+# each engine's turn starts after this pause.
+IDLE_SECONDS = 0.05
 CHECK_STREAM_STEPS = 8
-METHOD = ("warm-up, then engines interleaved round by round (rotating order, untimed calls before each timed block), "
+METHOD = ("warm-up, then engines interleaved round by round (rotating order, a 50 ms pause when threads > 1 and "
+          "untimed calls before each timed block), "
           "median us per call over rounds; numpy in and out of every call (conversions counted)")
 
 
@@ -125,8 +130,8 @@ def _calibrate(runner, x):
     return elapsed / calls
 
 
-def time_runners(runners, x, repeat, progress=None):
-    """{runner name: [us per call, one per round]} by interleaved rounds."""
+def time_runners(runners, x, repeat, progress=None, idle_seconds=0.0):
+    """{runner name: [us per call, one per round]} by interleaved rounds, `idle_seconds` before each turn."""
     per_call = {r.name: _calibrate(r, x) for r in runners}
     number = {name: max(1, int(BLOCK_SECONDS / seconds)) for name, seconds in per_call.items()}
     samples = {r.name: [] for r in runners}
@@ -135,11 +140,13 @@ def time_runners(runners, x, repeat, progress=None):
         for runner in runners[shift:] + runners[:shift]:
             runner.reset()
             n = number[runner.name]
-            # Untimed calls first, so the previous engine's spinning threads go idle. Calls slower than
-            # SLOW_CALL_SECONDS skip them: such spinning is noise to them, and the run would take twice as long.
-            if per_call[runner.name] < SLOW_CALL_SECONDS:
-                for _ in range(max(1, n // 4)):
-                    runner(x)
+            if idle_seconds:
+                time.sleep(idle_seconds)
+            # Untimed calls first, so the previous engine's spinning threads go idle (one call for calls
+            # slower than SLOW_CALL_SECONDS, which would otherwise double the run's length).
+            untimed = max(1, n // 4) if per_call[runner.name] < SLOW_CALL_SECONDS else 1
+            for _ in range(untimed):
+                runner(x)
             start = time.perf_counter_ns()
             for _ in range(n):
                 runner(x)
@@ -162,7 +169,8 @@ def bench_config(config, state_dict, engines, threads, repeat, progress=None):
             reference = _peers.torch_reference(config, state_dict, x_check)
         except _peers.PeerUnavailable:
             reference = None
-    samples, number = time_runners(runners, make_input(config), repeat, progress)
+    idle = IDLE_SECONDS if threads > 1 and len(runners) > 1 else 0.0
+    samples, number = time_runners(runners, make_input(config), repeat, progress, idle)
     for runner in runners:
         us = samples[runner.name]
         entry = {
