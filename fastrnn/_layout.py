@@ -49,7 +49,6 @@ def param_shapes(mode, input_size, hidden_size, num_layers, bias, bidirectional,
 
 def pack_layer(mode, params, layer, num_directions, dtype, cell=False):
     """Build the engine's Layer for one layer from torch-named arrays (`params`)."""
-    H = None
     w_ih, biases, w_hh, b_hn, w_hr = [], [], [], [], []
     for sfx in ("", "_reverse")[:num_directions]:
         key = (lambda base: base) if cell else (lambda base: f"{base}_l{layer}{sfx}")

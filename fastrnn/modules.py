@@ -141,6 +141,7 @@ class _Module:
 
         initial: the starting state in the layout the module returns (h_n, or (h_n, c_n) for LSTM);
         zeros if None. Not available for bidirectional modules.
+        The stream runs the weights the module has when it is created; after load_state_dict, make a new one.
         """
         return Stream(self, batch_size, initial)
 
@@ -368,10 +369,6 @@ class _CellBase(_Module):
 
     def _pack(self):
         return [_layout.pack_layer(self._mode, self._params, 0, 1, self.dtype, cell=True)]
-
-    @property
-    def _layer(self):
-        return self._layers[0]
 
     def __repr__(self):
         parts = [str(self.input_size), str(self.hidden_size)]
