@@ -23,22 +23,22 @@ from scipy.linalg import blas
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from fastrnn._benchmark import Config, default_suite  # noqa: E402
+from fastrnn._kinds import NUM_GATES  # noqa: E402
+from fastrnn.benchmark.cases import Case, default_suite  # noqa: E402
 
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
-
-def weight_counts(config):
+def weight_counts(case):
     """(recurrent weights, input weights, projection weights) as element counts, all layers and directions."""
-    D = 2 if config.bidirectional else 1
-    H, P = config.hidden_size, config.proj_size or config.hidden_size
-    G = GATES[config.kind] * H
+    m = case.model
+    D = 2 if m.bidirectional else 1
+    H, P = m.hidden_size, m.out_size
+    G = NUM_GATES[m.kind] * H
     recurrent = inputs = proj = 0
-    for layer in range(config.num_layers):
-        width = config.input_size if layer == 0 else D * P
+    for layer in range(m.num_layers):
+        width = m.input_size if layer == 0 else D * P
         inputs += D * G * width
         recurrent += D * G * P
-        proj += D * P * H if config.proj_size else 0
+        proj += D * P * H if m.proj_size else 0
     return recurrent, inputs, proj
 
 
@@ -94,7 +94,7 @@ def floor_rows(configs, threads):
 def main(argv):
     results = json.load(open(argv[1])) if len(argv) > 1 else None
     if results:
-        configs = [Config(**row["config"]) for row in results["rows"]]
+        configs = [Case.from_dict(row["config"]) for row in results["rows"]]
         threads = results["machine"]["threads"]
         engines = results["engines"]
     else:

@@ -4,25 +4,17 @@
 
 With `lengths=`, finished rows drop out of the per-step matrix work (rows are sorted by length once per call),
 so the work is proportional to sum(lengths) instead of B * T. Also timed: torch's packed path, same batch.
-Engines are interleaved round by round; medians over rounds.
+Timed by fastrnn's benchmark harness (fastrnn.benchmark.timing): interleaved rounds, medians.
 """
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 import fastrnn
-
-
-def median_time(fn, rounds):
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+from fastrnn.benchmark import timing
+from fastrnn.benchmark.peers import Runner
 
 
 def main():
@@ -45,10 +37,8 @@ def main():
     fastrnn.set_num_threads(args.threads)
     module = getattr(fastrnn, args.kind)(args.input_size, args.hidden_size)
 
-    engines = {
-        "fastrnn padded (no lengths)": lambda: module(x),
-        "fastrnn packed (lengths=)": lambda: module(x, lengths=lengths),
-    }
+    runners = [Runner("fastrnn padded (no lengths)", lambda x: module(x)[0]),
+               Runner("fastrnn packed (lengths=)", lambda x: module(x, lengths=lengths)[0])]
     try:
         import torch
         from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -57,29 +47,25 @@ def main():
         tmod = getattr(torch.nn, args.kind)(args.input_size, args.hidden_size)
         tmod.load_state_dict({k: torch.from_numpy(v) for k, v in module.state_dict().items()})
 
-        def torch_packed():
+        def torch_packed(x):
             with torch.no_grad():
                 packed = pack_padded_sequence(torch.from_numpy(x), torch.from_numpy(lengths), enforce_sorted=False)
                 out, _ = tmod(packed)
                 return pad_packed_sequence(out, total_length=T)[0].numpy()
 
-        engines["torch packed"] = torch_packed
+        runners.append(Runner("torch packed", torch_packed))
     except ImportError:
         print("torch not installed: torch row skipped")
 
-    for fn in engines.values():  # warm-up
-        fn()
-    times = {name: [] for name in engines}
-    for _ in range(args.rounds):
-        for name, fn in engines.items():
-            times[name].append(median_time(fn, 1))
+    engines = [timing.LocalEngine(runner, x) for runner in runners]
+    samples, _ = timing.time_rounds(engines, args.rounds, idle_seconds=timing.IDLE_SECONDS if args.threads > 1 else 0)
     print(f"{args.kind} I={args.input_size} H={args.hidden_size} B={B} T={T} threads={args.threads}; "
           f"lengths sum {lengths.sum()} of {B * T} padded steps ({lengths.sum() / (B * T):.0%}), "
           f"median {int(np.median(lengths))}, max {lengths.max()}")
-    base = np.median(times["fastrnn padded (no lengths)"])
-    for name, ts in times.items():
-        med = np.median(ts)
-        print(f"  {name:30s} {med * 1e3:9.2f} ms   x{base / med:5.2f} vs padded")
+    base = np.median(samples["fastrnn padded (no lengths)"])
+    for name, us in samples.items():
+        med = np.median(us)
+        print(f"  {name:30s} {med / 1e3:9.2f} ms   x{base / med:5.2f} vs padded")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ import os
 import numpy as np
 import pytest
 
-from fastrnn import _benchmark, _peers
+from fastrnn.benchmark import cases, peers
 
 THREADS = int(os.environ.get("FASTRNN_BENCH_THREADS", os.cpu_count() or 1))
-CONFIGS = _benchmark.default_suite()
-ENGINES = ("fastrnn", *_peers.PEERS)
+CONFIGS = cases.default_suite()
+ENGINES = ("fastrnn", *peers.PEERS)
 
 
 def _slug(config):
@@ -31,7 +31,7 @@ def weights():
 
     def get(config):
         if config.label not in cache:
-            cache[config.label] = _benchmark.random_state_dict(config)
+            cache[config.label] = cases.random_state_dict(config)
         return cache[config.label]
 
     return get
@@ -42,13 +42,13 @@ def weights():
 def test_engine(benchmark, weights, config, engine):
     state_dict = weights(config)
     if engine == "fastrnn":
-        runner = _peers.make_fastrnn(config, state_dict, THREADS)
+        runner = peers.make_fastrnn(config, state_dict, THREADS)
     else:
-        runners, missing = _peers.make_peers(config, state_dict, THREADS, [engine])
+        runners, missing = peers.make_peers(config, state_dict, THREADS, [engine])
         if missing:
             pytest.skip(f"{engine}: {missing[engine]}")
         runner = runners[0]
-    x = _benchmark.make_input(config)
+    x = cases.make_input(config)
     benchmark.group = config.label
     benchmark.extra_info.update(config=config.label, engine=engine, steps_per_call=config.steps_per_call,
                                 threads=THREADS, note=runner.note)

@@ -21,3 +21,23 @@ def to_numpy(value, name):
     if array.dtype.kind not in "fiu":
         raise TypeError(f"{name}: expected an array of real numbers, got dtype {array.dtype}")
     return array
+
+
+def check_int(name, value, minimum, wrong_type=TypeError):
+    """`value` as an int >= minimum (not a bool, not a float); the error names `name`. A value of the wrong type
+    raises `wrong_type` (constructors: TypeError, as torch does; set_num_threads and stream(): ValueError), one
+    below `minimum` ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise wrong_type(f"{name}: expected an int >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def lstm_state_pair(value, name, owner="LSTM"):
+    """An LSTM's state argument split into (h, c): a 2-sequence, or (None, None) for None; TypeError otherwise."""
+    if value is None:
+        return None, None
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name}: expected a tuple (h0, c0) for {owner}, got {type(value).__name__}")
+    return value[0], value[1]

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from fastrnn import _engine
+from fastrnn._convert import check_int
 
 _num_threads = None
 
@@ -37,12 +36,10 @@ def _scipy_blas_controllers():
 def set_num_threads(n):
     """Use at most `n` threads for fastrnn's compute (n >= 1)."""
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"set_num_threads: expected an int >= 1, got {n!r}")
-    n = int(n)
+    n = check_int("set_num_threads", n, 1, wrong_type=ValueError)
     for lib in _scipy_blas_controllers():
         lib.set_num_threads(n)
-    _engine._set_num_threads(n)
+    _engine.set_num_threads(n)
     _num_threads = n
 
 

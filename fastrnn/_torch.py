@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastrnn.modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from fastrnn._kinds import from_torch_mode
+from fastrnn.config import RNNConfig
 
 
 def from_torch(module, dtype=None):
@@ -36,24 +37,21 @@ def from_torch(module, dtype=None):
     if dtype is None:
         weight = next(target.parameters())
         dtype = np.float64 if weight.dtype == torch.float64 else np.float32
-    result = _build(torch, target, dtype)
+    result = torch_config(torch, target).build(batch_first=getattr(target, "batch_first", False),
+                                               dtype=dtype, dropout=getattr(target, "dropout", 0.0))
     result.load_state_dict(target.state_dict())  # tensors are detached and copied by load_state_dict
     return result
 
 
-def _build(torch, m, dtype):
-    nn = torch.nn
-    if isinstance(m, nn.RNNCellBase):
-        if isinstance(m, nn.RNNCell):
-            return RNNCell(m.input_size, m.hidden_size, bias=m.bias, nonlinearity=m.nonlinearity, dtype=dtype)
-        cls = LSTMCell if isinstance(m, nn.LSTMCell) else GRUCell
-        return cls(m.input_size, m.hidden_size, bias=m.bias, dtype=dtype)
-    common = dict(num_layers=m.num_layers, bias=m.bias, batch_first=m.batch_first, dropout=m.dropout,
-                  bidirectional=m.bidirectional, dtype=dtype)
-    if m.mode == "LSTM":
-        return LSTM(m.input_size, m.hidden_size, proj_size=m.proj_size, **common)
-    if m.mode == "GRU":
-        return GRU(m.input_size, m.hidden_size, **common)
-    if m.mode in ("RNN_TANH", "RNN_RELU"):
-        return RNN(m.input_size, m.hidden_size, nonlinearity="tanh" if m.mode == "RNN_TANH" else "relu", **common)
-    raise ValueError(f"module: unsupported RNN mode {m.mode!r}")
+def torch_config(torch, m):
+    """The RNNConfig of a torch RNN module or cell."""
+    if isinstance(m, torch.nn.RNNCellBase):
+        nn = torch.nn
+        kind = "LSTM" if isinstance(m, nn.LSTMCell) else "GRU" if isinstance(m, nn.GRUCell) else "RNN"
+        return RNNConfig(kind, True, m.input_size, m.hidden_size, bias=m.bias,
+                         nonlinearity=getattr(m, "nonlinearity", "tanh"))
+    if m.mode not in ("LSTM", "GRU", "RNN_TANH", "RNN_RELU"):
+        raise ValueError(f"module: unsupported RNN mode {m.mode!r}")
+    kind, nonlinearity = from_torch_mode(m.mode)
+    return RNNConfig(kind, False, m.input_size, m.hidden_size, m.num_layers, m.bidirectional,
+                     getattr(m, "proj_size", 0), m.bias, nonlinearity)

@@ -1,6 +1,6 @@
 """Reading `torch.save` files without torch and without running anything from the file.
 
-Two containers (see /work/shared/torch_file_format.md):
+Two containers (as torch/serialization.py writes them):
   * zip (torch >= 1.6): <folder>/data.pkl, <folder>/data/<key> (raw storage bytes), version, byteorder;
   * legacy stream (_use_new_zipfile_serialization=False): magic, protocol, sys_info, main pickle, storage
     keys, then per storage an int64 element count and the raw little-endian bytes.

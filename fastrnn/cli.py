@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from fastrnn import _kinds
+
 DATA = Path(__file__).resolve().parent / "data"
 EXAMPLE = DATA / "example.pt"
 EXAMPLE_PREFIX = "encoder.lstm"
 EXAMPLE_INPUT = DATA / "example_input.npy"
-KINDS = ("lstm", "gru", "rnn")
+KINDS = tuple(kind.lower() for kind in _kinds.KINDS)
 
 
 class CLIError(Exception):
@@ -71,7 +73,7 @@ _positive = _int_at_least(1)
 
 
 def _peer_list(text):
-    from fastrnn._peers import PEERS
+    from fastrnn.benchmark.peers import PEERS
 
     if text.strip().lower() == "none":
         return []
@@ -82,92 +84,17 @@ def _peer_list(text):
     return list(dict.fromkeys(names))
 
 
-SHAPE_FLAGS = ("kind", "input_size", "hidden_size", "layers", "bidirectional", "proj_size", "batch", "seq_len",
-               "stream", "dtype")
-
-
-def _bench_configs(args):
-    from fastrnn import _benchmark
-
-    chosen = {flag for flag in SHAPE_FLAGS if getattr(args, flag) not in (None, False)}
-    if args.model is not None:
-        module, path, prefix = _load_module(None if args.model == "" else args.model, args.prefix,
-                                            dtype=np.dtype(args.dtype or "float32"))
-        shape_only = chosen - {"batch", "seq_len", "stream", "dtype"}
-        if shape_only:
-            raise CLIError(f"--model takes the shape from the file; drop --{sorted(shape_only)[0].replace('_', '-')}")
-        config = _benchmark.Config(
-            kind=type(module).__name__.lower(), input_size=module.input_size, hidden_size=module.hidden_size,
-            num_layers=module.num_layers, bidirectional=module.bidirectional,
-            proj_size=getattr(module, "proj_size", 0), nonlinearity=getattr(module, "nonlinearity", "tanh"),
-            batch=args.batch or 1, seq_len=args.seq_len or 100, stream=args.stream, dtype=args.dtype or "float32",
-            group=f"{path.name}" + (f" [{prefix}]" if prefix else ""),
-        )
-        return [(config, module.state_dict())]
-    if not chosen:
-        suite = _benchmark.default_suite()
-        return [(config, _benchmark.random_state_dict(config)) for config in suite]
-    hidden = args.hidden_size or 256
-    config = _benchmark.Config(
-        kind=args.kind or "lstm", input_size=args.input_size or hidden, hidden_size=hidden,
-        num_layers=args.layers or 1, bidirectional=args.bidirectional, proj_size=args.proj_size or 0,
-        batch=args.batch or 1, seq_len=args.seq_len or 100, stream=args.stream, dtype=args.dtype or "float32",
-        group="from the command line",
-    )
-    if config.proj_size and config.kind != "lstm":
-        raise CLIError(f"--proj-size: only lstm has a projection, not {config.kind}")
-    if config.proj_size >= config.hidden_size:
-        raise CLIError(f"--proj-size must be smaller than --hidden-size ({hidden}), got {config.proj_size}")
-    return [(config, _benchmark.random_state_dict(config))]
-
-
 def cmd_bench(args):
-    from fastrnn import _benchmark
+    from fastrnn.benchmark import command
 
-    if args.stream and args.bidirectional:
-        raise CLIError("--stream: a bidirectional RNN cannot run one step at a time")
-    configs = _bench_configs(args)
-    engines = ["fastrnn", *args.peers]
-    threads = args.threads or os.cpu_count() or 1
-    progress = _benchmark.Progress(total=len(configs) * args.repeat)
-    rows = []
+    if args.sweep:
+        from fastrnn.benchmark import sweeps
+
+        return sweeps.run(args.sweep, args.threads or 1)
     try:
-        for config, state_dict in configs:
-            progress.set_label(config.label)
-            rows.append(_benchmark.bench_config(config, state_dict, engines, threads, args.repeat, progress))
-    finally:
-        progress.close()
-    info = _benchmark.machine_info(threads)
-    print(_header(info))
-    print()
-    print(_benchmark.format_table(rows, engines))
-    print()
-    print("ratio = best peer's us/call / fastrnn's (above 1: fastrnn is faster); max abs diff = fastrnn's output "
-          "vs torch's on a fresh input.")
-    for line in _benchmark.notes(rows, engines):
-        print(f"- {line}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": info, "engines": engines, "repeat": args.repeat, "rows": rows}, f, indent=1)
-        print(f"raw timings: {args.json}")
-    if args.plot:
-        try:
-            _benchmark.plot(rows, engines, args.plot)
-        except ImportError:
-            print("--plot: matplotlib is not installed (pip install matplotlib); no chart written", file=sys.stderr)
-        else:
-            print(f"chart: {args.plot}")
-    return 0
-
-
-def _header(info):
-    blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} threads, {b['architecture']})"
-                     for b in info["blas"]) or "unknown"
-    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-    return (f"fastrnn bench  {info['date']}\n"
-            f"CPU: {info['cpu']}, {info['cores']} cores; threads per engine: {info['threads']}; BLAS: {blas}\n"
-            f"versions: {versions}\n"
-            f"method: {info['method']}")
+        return command.bench(args, _load_module)
+    except command.UsageError as exc:
+        raise CLIError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------- info
@@ -207,15 +134,16 @@ def cmd_info(args):
 
 
 def _describe(loading, state_dict, prefix):
-    """Every RNN the loader discovers (its own discovery, so info and load agree) and the other keys."""
+    """Every RNN the loader discovers (its own discovery and prefix rule, so info and load agree) and the other
+    keys."""
     groups = loading.find_rnns(state_dict)
     used = {key for group in groups for key in group.keys}
     if prefix is not None:
-        chosen = [g for g in groups if g.prefix in (prefix, prefix + ".")]
-        if not chosen:
-            candidates = ", ".join(repr(g.prefix) for g in groups)
-            raise CLIError(f"no RNN weights under prefix {prefix!r}; candidates: {candidates}")
-        groups = chosen
+        by_prefix = {group.prefix: group for group in groups}
+        try:
+            groups = [by_prefix[loading.resolve_prefix(by_prefix, prefix, "", {})]]
+        except loading.LoadError as exc:
+            raise CLIError(str(exc).lstrip(": ")) from None
     rnns = []
     for group in groups:
         entry = {"prefix": group.prefix.rstrip("."), "keys": list(group.keys),
@@ -254,7 +182,7 @@ def cmd_run(args):
         input_path = EXAMPLE_INPUT
     x = _load_array(input_path, "--input")
     lengths = None if args.lengths is None else _load_array(args.lengths, "--lengths")
-    cell = not hasattr(module, "num_layers")
+    cell = module.config.cell
     if cell and lengths is not None:
         raise CLIError(f"--lengths: {module!r} is a cell, which takes one timestep and no lengths")
     try:
@@ -312,6 +240,10 @@ def build_parser():
     bench.add_argument("--repeat", type=_positive, default=5, help="timed rounds per engine (default 5)")
     bench.add_argument("--json", metavar="PATH", help="write all raw timings and machine info as JSON")
     bench.add_argument("--plot", metavar="PATH.png", help="bar chart of us/step (needs matplotlib)")
+    bench.add_argument("--in-process", action="store_true",
+                       help="time every engine in this one process (default: each in its own process)")
+    bench.add_argument("--sweep", choices=("rows", "packed-bytes", "split", "skip-padded"),
+                       help="instead: time fastrnn alone over one engine tuning threshold (bench/FLOOR.md)")
     bench.set_defaults(func=cmd_bench)
 
     info = sub.add_parser("info", parents=[common], help="what RNNs a model file holds",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastrnn import _engine
-from fastrnn._convert import to_numpy
+from fastrnn._convert import check_int, lstm_state_pair, to_numpy
 
 
 class Stream:
@@ -24,21 +24,22 @@ class Stream:
     or (input_size,) and returns h'.
     """
 
-    def __init__(self, module, batch_size=1, initial=None):
-        if getattr(module, "bidirectional", False):
+    def __init__(self, config, layers, dtype, batch_first=False, batch_size=1, initial=None):
+        """Made by module.stream(): config (fastrnn.config.RNNConfig), the module's engine layers, its dtype and
+        calling convention."""
+        if config.bidirectional:
             raise ValueError(
                 "stream: a bidirectional module cannot stream: its reverse direction needs the whole "
                 "sequence before it can produce the first output; call the module on the full sequence"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-        self._module = module
-        self._cell = not hasattr(module, "num_layers")
-        self._lstm = module._mode == "LSTM"
-        self.batch_size = int(batch_size)
-        self._dtype = np.dtype(module.dtype)
+        self.batch_size = check_int("batch_size", batch_size, 1, wrong_type=ValueError)
+        self._config = config
+        self._cell = config.cell
+        self._lstm = config.kind == "LSTM"
+        self._batch_first = batch_first
+        self._dtype = np.dtype(dtype)
         # The engine's Stack owns the state (h (L, B, P), c (L, B, H)) and every work buffer.
-        self._stack = _engine.Stack(list(module._layers), self.batch_size)
+        self._stack = _engine.Stack(list(layers), self.batch_size)
         self._run = self._stack.run
         self._h, self._c = self._stack.h, self._stack.c
         if initial is not None:
@@ -49,20 +50,17 @@ class Stream:
         self._plans = {}
 
     def _set_initial(self, initial):
-        module = self._module
         if self._lstm:
-            if not isinstance(initial, (tuple, list)) or len(initial) != 2:
-                raise TypeError(f"initial: expected a tuple (h0, c0), got {type(initial).__name__}")
-            h0, c0 = initial
+            h0, c0 = lstm_state_pair(initial, "initial")
         else:
             h0, c0 = initial, None
         shape_h, shape_c = self._h.shape, None if self._c is None else self._c.shape
         if self._cell:  # cells speak (B, H), not (1, B, H)
             shape_h = shape_h[1:]
             shape_c = None if shape_c is None else shape_c[1:]
-        self._h[...] = _state_array(h0, "initial h0" if self._lstm else "initial", shape_h, module.dtype)
+        self._h[...] = _state_array(h0, "initial h0" if self._lstm else "initial", shape_h, self._dtype)
         if self._lstm:
-            self._c[...] = _state_array(c0, "initial c0", shape_c, module.dtype)
+            self._c[...] = _state_array(c0, "initial c0", shape_c, self._dtype)
 
     @property
     def state(self):
@@ -134,7 +132,7 @@ class Stream:
     def _plan(self, shape):
         """How to read a chunk of this shape: (its memory is time-major, result shape). Raises the shape
         error; called once per distinct chunk shape."""
-        B, I, P = self.batch_size, self._module.input_size, self._stack.out_size
+        B, I, P = self.batch_size, self._config.input_size, self._stack.out_size
         if self._cell:
             if len(shape) == 1 and B == 1 and shape[0] == I:
                 return True, (P,)
@@ -142,7 +140,7 @@ class Stream:
                 return True, (B, P)
             raise ValueError(f"chunk: expected one frame of shape ({B}, {I})"
                              + (f" or ({I},)" if B == 1 else "") + f", got {shape}")
-        batch_first = self._module.batch_first
+        batch_first = self._batch_first
         if len(shape) == 2 and B == 1 and shape[1] == I:
             return True, (shape[0], P)
         if len(shape) == 3 and shape[-1] == I and shape[0 if batch_first else 1] == B:

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <sched.h>
 
-#include "fastrnn_kernels.h"
+#include "worker.h"
 
 static pthread_mutex_t owner = PTHREAD_MUTEX_INITIALIZER;  /* held by the caller using the worker */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;   /* guards the fields below */

@@ -6,6 +6,7 @@ test prints it (report section "fastrnn seed"). Re-run one failure with that see
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 
@@ -79,14 +80,15 @@ def randn(rng, shape, dtype=np.float32, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(dtype)
 
 
-# ---- torch and fastrnn pairs -----------------------------------------------------------------------------
-# kind: what a test means by a cell kind; "LSTMP" is an LSTM with a projection.
+# ---- modules, their oracles (tests/reference.py and torch) ------------------------------------------------
+# Test cases of cell kind, as pytest labels: module_args maps each to fastrnn's vocabulary (fastrnn._kinds);
+# "LSTMP" is an LSTM with a projection.
 KINDS = ("RNN_TANH", "RNN_RELU", "LSTM", "LSTMP", "GRU")
 
 
 def module_args(kind, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                 bidirectional=False, proj_size=None):
-    """(class name, kwargs) shared by torch.nn and fastrnn for a `kind`."""
+    """(class name, kwargs) shared by torch.nn and fastrnn for a test case of `kind`."""
     kwargs = dict(input_size=input_size, hidden_size=hidden_size, num_layers=num_layers, bias=bias,
                   batch_first=batch_first, bidirectional=bidirectional)
     if kind in ("RNN_TANH", "RNN_RELU"):
@@ -98,24 +100,32 @@ def module_args(kind, input_size, hidden_size, num_layers=1, bias=True, batch_fi
     return kind, kwargs
 
 
-def make_pair(kind, rng, dtype=np.float32, weight_scale=None, **options):
-    """A torch.nn module with random weights (drawn from `rng`) and a fastrnn module loaded from its state_dict."""
-    import torch
+def random_weights(module, rng, scale):
+    """Weights for `module`'s parameter names, uniform in +-1.5 * scale: a bit beyond torch's init (scale =
+    1/sqrt(H)), so gates leave the linear region."""
+    return {name: rng.uniform(-1.5 * scale, 1.5 * scale, size=value.shape) for name, value in module.named_parameters()}
 
+
+def make_module(kind, rng, dtype=np.float32, weight_scale=None, **options):
+    """A fastrnn module of a test case with random weights drawn from `rng`. No torch needed."""
     import fastrnn
 
     name, kwargs = module_args(kind, **options)
+    fmod = getattr(fastrnn, name)(**kwargs, dtype=dtype)
+    scale = weight_scale if weight_scale is not None else 1.0 / np.sqrt(options["hidden_size"])
+    fmod.load_state_dict(random_weights(fmod, rng, scale))
+    return fmod
+
+
+def make_pair(kind, rng, dtype=np.float32, weight_scale=None, **options):
+    """A torch.nn module and a fastrnn module with the same random weights (drawn from `rng`); skips without torch."""
+    torch = pytest.importorskip("torch", reason="torch is the oracle of this test (pip install torch==2.13.0)")
+    fmod = make_module(kind, rng, dtype, weight_scale, **options)
+    name, kwargs = module_args(kind, **options)
     torch.set_num_threads(1)  # torch is only the oracle here; its thread pool would fight the BLAS under test
     tdtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
-    tmod = getattr(torch.nn, name)(**kwargs).to(tdtype)
-    scale = weight_scale if weight_scale is not None else 1.0 / np.sqrt(options["hidden_size"])
-    with torch.no_grad():
-        for p in tmod.parameters():
-            # Uniform in +-1.5 / sqrt(H): a bit beyond torch's init, so gates leave the linear region.
-            p.copy_(torch.from_numpy(rng.uniform(-1.5 * scale, 1.5 * scale, size=tuple(p.shape))))
-    tmod.eval()
-    fmod = getattr(fastrnn, name)(**kwargs, dtype=dtype)
-    fmod.load_state_dict(tmod.state_dict())
+    tmod = getattr(torch.nn, name)(**kwargs).to(tdtype).eval()
+    tmod.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in fmod.state_dict().items()})
     return tmod, fmod
 
 
@@ -147,6 +157,17 @@ def run_torch(tmod, x, states=None, kind="LSTM"):
     return out.double().numpy(), [f.double().numpy() for f in finals]
 
 
+def run_reference(fmod, x, states=None, kind="LSTM", lengths=None):
+    """What tests/reference.py says `fmod` computes: (out, [h_n] or [h_n, c_n]) as float64 arrays."""
+    import reference
+
+    cfg = fmod.config
+    hx = None if states is None else (tuple(states) if cfg.kind == "LSTM" else states[0])
+    out, hn = reference.forward(cfg.kind, fmod.state_dict(), x, hx, cfg.num_layers, cfg.bidirectional,
+                                fmod.batch_first, lengths, cfg.nonlinearity)
+    return out, list(hn) if isinstance(hn, tuple) else [hn]
+
+
 def run_fastrnn(fmod, x, states=None, kind="LSTM", **kwargs):
     if states is None:
         out, hn = fmod(x, **kwargs)
@@ -161,10 +182,40 @@ def compare_results(got, want, dtype, seed, label=""):
     t_out, t_finals = want
     assert isinstance(out, np.ndarray) and out.dtype == np.dtype(dtype), f"{label}: out is {type(out)} {out.dtype}"
     assert_close(out, t_out, dtype, f"{label} out", seed)
-    assert len(finals) == len(t_finals), f"{label}: {len(finals)} final states, torch has {len(t_finals)}"
+    assert len(finals) == len(t_finals), f"{label}: {len(finals)} final states, the oracle has {len(t_finals)}"
     for name, f, t in zip(("h_n", "c_n"), finals, t_finals):
         assert isinstance(f, np.ndarray) and f.dtype == np.dtype(dtype), f"{label}: {name} is {type(f)}"
         assert_close(f, t, dtype, f"{label} {name}", seed)
+
+
+# ---- engine switches: kernel tiers and tuning thresholds --------------------------------------------------
+def _tiers():
+    from fastrnn import _engine
+
+    return _engine.supported_tiers()
+
+
+@pytest.fixture(params=_tiers())
+def isa(request):
+    """Every kernel tier this CPU runs (the others are not collected: see test_dispatch for why they skip)."""
+    from fastrnn import _engine
+
+    before = _engine.isa()
+    _engine.set_isa(request.param)
+    yield request.param
+    _engine.set_isa(before)
+
+
+@contextlib.contextmanager
+def tuned(**values):
+    """The engine's tuning thresholds set to `values` inside the block (fastrnn._engine.set_tuning)."""
+    from fastrnn import _engine
+
+    old = _engine.set_tuning(**values)
+    try:
+        yield
+    finally:
+        _engine.set_tuning(**old)
 
 
 # ---- covering designs ------------------------------------------------------------------------------------

@@ -92,10 +92,11 @@ def _get(params, name):
     return None if value is None else np.asarray(value, dtype=np.float64)
 
 
-def forward(mode, params, x, hx=None, num_layers=1, bidirectional=False, batch_first=False, lengths=None):
+def forward(kind, params, x, hx=None, num_layers=1, bidirectional=False, batch_first=False, lengths=None,
+            nonlinearity="tanh"):
     """What torch.nn.{RNN,LSTM,GRU}(...)(x, hx) returns, as float64 arrays: (out, h_n) or (out, (h_n, c_n)).
 
-    mode: 'RNN_TANH', 'RNN_RELU', 'LSTM' or 'GRU'. x: (T, B, I), (B, T, I) with batch_first, or unbatched
+    kind: 'RNN' (with nonlinearity 'tanh' or 'relu'), 'LSTM' or 'GRU'. x: (T, B, I), (B, T, I) with batch_first, or unbatched
     (T, I). hx: None, h0, or (h0, c0) for LSTM, torch's shapes. lengths: valid steps per batch row, as
     pack_padded_sequence(enforce_sorted=False) -> module -> pad_packed_sequence(total_length=T) gives.
     """
@@ -112,7 +113,7 @@ def forward(mode, params, x, hx=None, num_layers=1, bidirectional=False, batch_f
     H = np.asarray(params["weight_hh_l0"]).shape[1] if proj is None else np.asarray(proj).shape[1]
     P = H if proj is None else np.asarray(proj).shape[0]
 
-    h0, c0 = (hx if mode == "LSTM" else (hx, None)) if hx is not None else (None, None)
+    h0, c0 = (hx if kind == "LSTM" else (hx, None)) if hx is not None else (None, None)
     h0 = np.zeros((num_layers * D, B, P)) if h0 is None else np.asarray(h0, dtype=np.float64).reshape(-1, B, P)
     c0 = np.zeros((num_layers * D, B, H)) if c0 is None else np.asarray(c0, dtype=np.float64).reshape(-1, B, H)
     h_n, c_n = h0.copy(), c0.copy()
@@ -132,15 +133,15 @@ def forward(mode, params, x, hx=None, num_layers=1, bidirectional=False, batch_f
             for t in steps:
                 alive = t < lengths  # rows past their length keep their state and output zeros
                 xt = layer_input[t]
-                if mode == "LSTM":
+                if kind == "LSTM":
                     h_new, c_new = lstm_cell(xt, h, c, p("weight_ih"), p("weight_hh"), p("bias_ih"),
                                              p("bias_hh"), p("weight_hr"))
                     c = np.where(alive[:, None], c_new, c)
-                elif mode == "GRU":
+                elif kind == "GRU":
                     h_new = gru_cell(xt, h, p("weight_ih"), p("weight_hh"), p("bias_ih"), p("bias_hh"))
                 else:
                     h_new = rnn_cell(xt, h, p("weight_ih"), p("weight_hh"), p("bias_ih"), p("bias_hh"),
-                                     use_relu=mode == "RNN_RELU")
+                                     use_relu=nonlinearity == "relu")
                 h = np.where(alive[:, None], h_new, h)
                 out[t] = np.where(alive[:, None], h_new, 0.0)
             # The reverse direction of a short row starts at its last valid step: the loop above starts it
@@ -154,4 +155,4 @@ def forward(mode, params, x, hx=None, num_layers=1, bidirectional=False, batch_f
         out, h_n, c_n = out[:, 0], h_n[:, 0], c_n[:, 0]
     elif batch_first:
         out = out.transpose(1, 0, 2)
-    return (out, (h_n, c_n)) if mode == "LSTM" else (out, h_n)
+    return (out, (h_n, c_n)) if kind == "LSTM" else (out, h_n)

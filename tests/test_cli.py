@@ -14,6 +14,8 @@ from fastrnn import cli
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTED = np.load(cli.DATA / "example_expected.npz")
 TINY = ["bench", "--hidden-size", "8", "--input-size", "4", "--seq-len", "4", "--repeat", "1"]
+# The bench tests but the smoke run time every engine in this process: a process per engine imports torch each.
+TINY_HERE = [*TINY, "--in-process"]
 
 
 def run_cli(*argv):
@@ -47,8 +49,9 @@ def test_bench_smoke_with_every_installed_peer(tmp_path):
         assert key in machine
     assert machine["versions"]["fastrnn"] == fastrnn.__version__
     assert machine["blas"] and {"internal_api", "version", "num_threads"} <= set(machine["blas"][0])
+    assert "each engine in its own process" in machine["method"]
     (row,) = report["rows"]
-    assert row["config"]["hidden_size"] == 8 and row["label"] == "LSTM I4 H8 B1 T4"
+    assert row["config"]["model"]["hidden_size"] == 8 and row["label"] == "LSTM I4 H8 B1 T4"
     assert report["engines"][0] == "fastrnn"
     mine = row["engines"]["fastrnn"]
     assert len(mine["samples_us_per_call"]) == 1
@@ -71,7 +74,7 @@ def test_bench_smoke_with_every_installed_peer(tmp_path):
 ])
 def test_bench_configs(flags, tmp_path):
     path = tmp_path / "b.json"
-    assert cli.main([*TINY, *flags, "--json", str(path)]) == 0
+    assert cli.main([*TINY_HERE, *flags, "--json", str(path)]) == 0
     (row,) = json.loads(path.read_text())["rows"]
     mine = row["engines"]["fastrnn"]
     assert mine["us_per_call_median"] > 0
@@ -83,7 +86,7 @@ def test_bench_configs(flags, tmp_path):
 
 def test_bench_without_peers_and_stream_uses_module_stream(tmp_path, capsys):
     path = tmp_path / "b.json"
-    assert cli.main([*TINY, "--stream", "--peers", "none", "--json", str(path)]) == 0
+    assert cli.main([*TINY_HERE, "--stream", "--peers", "none", "--json", str(path)]) == 0
     report = json.loads(path.read_text())
     assert report["engines"] == ["fastrnn"]
     (row,) = report["rows"]
@@ -98,33 +101,43 @@ def test_bench_model_uses_the_bundled_example(tmp_path):
     path = tmp_path / "b.json"
     assert cli.main(["bench", "--model", "--seq-len", "3", "--repeat", "1", "--peers", "none", "--json", str(path)]) == 0
     (row,) = json.loads(path.read_text())["rows"]
-    assert row["config"] | {} == row["config"]
-    assert (row["config"]["kind"], row["config"]["input_size"], row["config"]["hidden_size"],
-            row["config"]["num_layers"]) == ("lstm", 16, 32, 2)
+    model = row["config"]["model"]
+    assert (model["kind"], model["input_size"], model["hidden_size"], model["num_layers"]) == ("LSTM", 16, 32, 2)
 
 
 def test_bench_plot(tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "b.png"
-    assert cli.main([*TINY, "--peers", "none", "--plot", str(png)]) == 0
+    assert cli.main([*TINY_HERE, "--peers", "none", "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_default_suite_covers_the_issue_configs():
-    from fastrnn._benchmark import default_suite
+    from fastrnn.benchmark.cases import default_suite
 
     suite = default_suite()
     labels = [c.label for c in suite]
     assert len(set(labels)) == len(labels)
-    assert any(c.stream and c.kind == "lstm" and c.hidden_size == 256 for c in suite)
-    assert any(c.stream and c.kind == "gru" and c.hidden_size == 64 for c in suite)
-    for kind in ("lstm", "gru", "rnn"):
+    models = [(c, c.model) for c in suite]
+    assert any(c.stream and m.kind == "LSTM" and m.hidden_size == 256 for c, m in models)
+    assert any(c.stream and m.kind == "LSTM" and m.hidden_size == 64 for c, m in models)
+    assert any(c.stream and m.kind == "GRU" and m.hidden_size == 64 for c, m in models)
+    for kind in ("LSTM", "GRU", "RNN"):
         for hidden in (64, 256, 1024):
-            assert any(c.kind == kind and c.hidden_size == hidden and c.batch == 1 and c.seq_len == 100
-                       and not c.stream for c in suite)
-    assert any(c.batch == 64 and c.hidden_size == 512 for c in suite)
-    assert any(c.num_layers == 2 and c.bidirectional for c in suite)
-    assert any(c.proj_size for c in suite)
+            assert any(m.kind == kind and m.hidden_size == hidden and c.batch == 1 and c.seq_len == 100
+                       and not c.stream for c, m in models)
+    for kind in ("LSTM", "GRU"):
+        assert any(c.batch == 64 and c.seq_len == 100 and m.kind == kind and m.hidden_size == 512 for c, m in models)
+    assert any(m.num_layers == 2 and m.bidirectional and c.batch == 8 and c.seq_len == 200 for c, m in models)
+    assert any(m.proj_size == 128 and m.hidden_size == 512 for c, m in models)
+
+
+def test_bench_in_process_option(tmp_path):
+    path = tmp_path / "b.json"
+    assert cli.main([*TINY_HERE, "--peers", "none", "--json", str(path)]) == 0
+    report = json.loads(path.read_text())
+    assert "all engines in this process" in report["machine"]["method"]
+    assert report["rows"][0]["engines"]["fastrnn"]["us_per_call_median"] > 0
 
 
 @pytest.mark.parametrize("argv", [
@@ -257,7 +270,7 @@ def test_run_and_info_in_a_process_without_torch(tmp_path):
         "import sys; sys.modules['torch'] = None; sys.modules['onnxruntime'] = None; sys.modules['openvino'] = None\n"
         "from fastrnn.cli import main\n"
         f"assert main(['info']) == 0\nassert main(['run', '--output', {str(tmp_path / 'y.npy')!r}]) == 0\n"
-        "assert main(['bench', '--hidden-size', '4', '--seq-len', '2', '--repeat', '1']) == 0\n"
+        "assert main(['bench', '--hidden-size', '4', '--seq-len', '2', '--repeat', '1', '--in-process']) == 0\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)

@@ -1,6 +1,7 @@
-"""Every kernel path the engine can take on this machine, against torch.
+"""Every kernel path the engine can take on this machine, against the numpy oracle (tests/reference.py; torch
+for the packed-sequence path).
 
-Paths (each at 1 and 2 engine threads): instruction set (generic always; avx2 where the CPU runs it) x recurrent step (the fused packed-panel
+Paths (each at 1 and 2 engine threads): kernel tier (every tier this CPU runs) x recurrent step (the fused packed-panel
 kernel for every row count, for one row only with BLAS beyond, or BLAS + gate kernel throughout), for every
 cell kind, one and several batch rows (register blocks of every height, variable lengths shrinking the active
 rows across the crossover), one step (the input projection through the panels) and several, sizes with panel
@@ -15,29 +16,19 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import KINDS, assert_close, make_pair, randn, run_torch, state_shapes
+from conftest import KINDS, assert_close, make_module, make_pair, randn, run_reference, state_shapes, tuned
 
 from fastrnn import _engine
 
-ISAS = [name for name in _engine.ISA_NAMES if _engine.ISA_NAMES.index(name) <= _engine.ISA_NAMES.index(_engine.cpu_isa())]
-# (_PACKED_MAX_BYTES, _PACKED_MAX_ROWS) that force each path
+# (packed_max_bytes, packed_max_rows) that force each path
 RECURRENT = {"packed": (1 << 62, 1 << 30), "packed1": (1 << 62, 1), "packed4": (1 << 62, 4), "blas": (0, 0)}
 
 
-@pytest.fixture(params=ISAS)
-def isa(request):
-    before = _engine.isa()
-    _engine._set_isa(request.param)
-    yield request.param
-    _engine._set_isa(before)
-
-
 @pytest.fixture(params=list(RECURRENT))
-def recurrent(request, monkeypatch):
+def recurrent(request):
     max_bytes, max_rows = RECURRENT[request.param]
-    monkeypatch.setattr(_engine, "_PACKED_MAX_BYTES", max_bytes)
-    monkeypatch.setattr(_engine, "_PACKED_MAX_ROWS", max_rows)
-    return request.param
+    with tuned(packed_max_bytes=max_bytes, packed_max_rows=max_rows):
+        yield request.param
 
 
 @pytest.fixture(params=[1, 2])
@@ -45,10 +36,9 @@ def threads(request):
     """1 or 2 engine threads; with 2 the directions of a bidirectional layer run at once however small."""
     import fastrnn
     before = fastrnn.get_num_threads()
-    old = _engine._set_parallel_min_flops(0)
     fastrnn.set_num_threads(request.param)
-    yield request.param
-    _engine._set_parallel_min_flops(old)
+    with tuned(parallel_min_flops=0):
+        yield request.param
     fastrnn.set_num_threads(before)
 
 
@@ -56,13 +46,12 @@ def threads(request):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("T,B,H,bidirectional", [(1, 1, 17, False), (9, 1, 33, True), (6, 3, 40, False),
                                                  (5, 1, 64, False), (1, 13, 21, False), (4, 7, 16, True)])
-def test_path_matches_torch(isa, recurrent, threads, dtype, kind, T, B, H, bidirectional, rng, seed):
-    tmod, fmod = make_pair(kind, rng, dtype, input_size=11, hidden_size=H, num_layers=2,
-                           bidirectional=bidirectional)
+def test_path_matches_oracle(isa, recurrent, threads, dtype, kind, T, B, H, bidirectional, rng, seed):
+    fmod = make_module(kind, rng, dtype, input_size=11, hidden_size=H, num_layers=2, bidirectional=bidirectional)
     assert all(layer.recurrent == recurrent.rstrip("14") for layer in fmod._layers)
     x = randn(rng, (T, B, 11), dtype, scale=2.0)
     states = [randn(rng, shape, dtype) for shape in state_shapes(kind, 2, bidirectional, B, H)]
-    want_out, want_states = run_torch(tmod, x, states, kind)
+    want_out, want_states = run_reference(fmod, x, states, kind)
     hx = tuple(states) if len(states) == 2 else states[0]
     out, got = fmod(x, hx)
     got_states = list(got) if isinstance(got, tuple) else [got]
@@ -120,11 +109,10 @@ def test_activations_each_isa(isa, name):
     assert np.isnan(got[0]) and np.isfinite(got[1])
 
 
-@pytest.mark.parametrize("value,expected", [("generic", "generic"), ("", _engine.cpu_isa()), ("avx2", None),
-                                            ("bogus", _engine.cpu_isa())])
-def test_env_var_selects_isa(value, expected):
-    if expected is None:  # avx2: honoured where the CPU has it, else refused with a warning
-        expected = "avx2" if _engine.cpu_isa() == "avx2" else "generic"
+@pytest.mark.parametrize("value", [*_engine.TIERS, "", "bogus"])
+def test_env_var_selects_isa(value):
+    """FASTRNN_ISA names the tier (a cap: any tier this CPU runs); unknown or unsupported: the default, warned."""
+    expected = value if value in _engine.supported_tiers() else _engine.cpu_isa()
     env = dict(os.environ, FASTRNN_ISA=value)
     code = "import fastrnn._engine as e; print(e.isa())"
     res = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, capture_output=True, text=True,
@@ -132,6 +120,22 @@ def test_env_var_selects_isa(value, expected):
     assert res.stdout.strip() == expected
 
 
-def test_set_isa_refuses_unknown():
-    with pytest.raises(ValueError):
-        _engine._set_isa("avx512")
+def test_set_isa_refuses_unknown_and_unsupported():
+    with pytest.raises(ValueError, match="expected one of"):
+        _engine.set_isa("avx1024")
+    for name in set(_engine.TIERS) - set(_engine.supported_tiers()):
+        with pytest.raises(ValueError, match="cannot run"):
+            _engine.set_isa(name)
+
+
+@pytest.mark.parametrize("tier", _engine.TIERS)
+def test_every_compiled_tier_runs_here_or_says_why(tier):
+    """The tiers this CPU lacks are not collected by the `isa` fixture: name them as skips, not silence."""
+    if tier not in _engine.supported_tiers():
+        pytest.skip(f"this CPU does not run the {tier!r} kernels (its tiers: {_engine.supported_tiers()})")
+    before = _engine.isa()
+    try:
+        _engine.set_isa(tier)
+        assert _engine.isa() == tier
+    finally:
+        _engine.set_isa(before)

@@ -1,7 +1,8 @@
-"""Variable-length batches in the engine: the input projection that skips the padded rows, against torch.
+"""Variable-length batches in the engine: the input projection that skips the padded rows, against the numpy
+oracle (tests/reference.py, no torch).
 
 Layer.forward with `active` projects only the rows a batch uses (time-major: a step's first active[t] rows;
-batch-major: a row's steps before its length) when few enough are used (_engine._set_skip_padded_fraction),
+batch-major: a row's steps before its length) when few enough are used (tuning skip_padded_fraction),
 through the panels run by run or, with BLAS, gathered into one gemm and moved back. Every kind, dtype, layout,
 one and two directions, both paths forced, 1 and 2 threads (the directions at once), each instruction set,
 a batch small enough for the panels and one large enough for BLAS, and x gathered behind the gates or into a
@@ -13,38 +14,32 @@ import numpy as np
 import pytest
 
 import fastrnn
-from conftest import KINDS, assert_close, make_pair, randn, state_shapes
+from conftest import KINDS, assert_close, make_module, randn, run_reference, state_shapes, tuned
 from fastrnn import _engine
-from test_lengths import torch_packed
 
-torch = pytest.importorskip("torch")
-
-ISAS = [name for name in _engine.ISA_NAMES if _engine.ISA_NAMES.index(name) <= _engine.ISA_NAMES.index(_engine.cpu_isa())]
+TIERS = _engine.supported_tiers()
 
 
 @pytest.fixture
 def engine_settings():
-    """Restore what a test changes: skip fraction, threads, parallel threshold, ISA."""
+    """Restore what a test changes: tuning, threads, tier; the directions run at once however small."""
     threads, isa = fastrnn.get_num_threads(), _engine.isa()
-    skip = _engine._set_skip_padded_fraction(0.9)
-    flops = _engine._set_parallel_min_flops(0)
-    yield
-    _engine._set_skip_padded_fraction(skip)
-    _engine._set_parallel_min_flops(flops)
-    _engine._set_isa(isa)
+    with tuned(skip_padded_fraction=0.9, parallel_min_flops=0):
+        yield
+    _engine.set_isa(isa)
     fastrnn.set_num_threads(threads)
 
 
 def check(kind, rng, seed, dtype, T, B, I, H, bidirectional, batch_first, lengths, skip, threads, isa,
           num_layers=2):
-    _engine._set_skip_padded_fraction(1.0 if skip else -1.0)
-    _engine._set_isa(isa)
+    _engine.set_tuning(skip_padded_fraction=1.0 if skip else -1.0)
+    _engine.set_isa(isa)
     fastrnn.set_num_threads(threads)
-    tmod, fmod = make_pair(kind, rng, dtype, input_size=I, hidden_size=H, num_layers=num_layers,
-                           bidirectional=bidirectional, batch_first=batch_first)
+    fmod = make_module(kind, rng, dtype, input_size=I, hidden_size=H, num_layers=num_layers,
+                       bidirectional=bidirectional, batch_first=batch_first)
     x = randn(rng, (B, T, I) if batch_first else (T, B, I), dtype)
     hx = [randn(rng, s, dtype) for s in state_shapes(kind, num_layers, bidirectional, B, H)]
-    t_out, t_fin = torch_packed(tmod, x, lengths, hx, kind, batch_first)
+    t_out, t_fin = run_reference(fmod, x, hx, kind, lengths)
     out, hn = fmod(x, tuple(hx) if kind in ("LSTM", "LSTMP") else hx[0], lengths=lengths)
     finals = list(hn) if isinstance(hn, tuple) else [hn]
     label = f"{kind} skip={skip} threads={threads} isa={isa} T={T} B={B} I={I} H={H} bf={batch_first}"
@@ -64,13 +59,13 @@ def skewed(rng, B, T):
     return lengths
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", TIERS)
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("skip", [True, False])
-def test_skip_and_full_projection_match_torch(engine_settings, skip, kind, bidirectional, batch_first, threads,
+def test_skip_and_full_projection_match_oracle(engine_settings, skip, kind, bidirectional, batch_first, threads,
                                               isa, rng, seed):
     # T*B = 30 rows: projection through the panels; T*B = 300: through BLAS (gather, one gemm, move back).
     for T, B in ((6, 5), (30, 10)):

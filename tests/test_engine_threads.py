@@ -2,7 +2,7 @@
 and one direction's steps split by hidden units across the caller and the worker (spin barriers per step).
 
 Every kind, dtype, batch_first, variable lengths and a projection, with the parallel path forced (no minimum
-work), against torch and bitwise against one thread (the directions are independent, so running them at once
+work), against the numpy oracle (tests/reference.py) and bitwise against one thread (the directions are independent, so running them at once
 changes no arithmetic); concurrent callers share the one worker (the loser runs both directions itself); a
 forked child starts its own worker.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from conftest import KINDS, assert_close, make_pair, randn, run_fastrnn, run_torch, state_shapes
+from conftest import KINDS, assert_close, make_module, randn, run_fastrnn, run_reference, state_shapes, tuned
 
 from fastrnn import _engine
 
@@ -24,41 +24,35 @@ from fastrnn import _engine
 @pytest.fixture
 def parallel_always():
     threads = fastrnn.get_num_threads()
-    old = _engine._set_parallel_min_flops(0)
-    yield
-    _engine._set_parallel_min_flops(old)
+    with tuned(parallel_min_flops=0):
+        yield
     fastrnn.set_num_threads(threads)
 
 
 @pytest.fixture
 def split_always(parallel_always):
-    old = _engine._set_split_min_flops(0, 0)
     isa = _engine.isa()
-    yield
-    _engine._set_split_min_flops(*old)
-    _engine._set_isa(isa)
-
-
-ISAS = [name for name in _engine.ISA_NAMES
-        if _engine.ISA_NAMES.index(name) <= _engine.ISA_NAMES.index(_engine.cpu_isa())]
+    with tuned(split_min_step_flops=0, split_min_call_flops=0):
+        yield
+    _engine.set_isa(isa)
 
 
 # H = 37 (f32: 3 panels of 16, the last partial; f64: 5 of 8), H_out 18 for LSTMP: the sides get unequal panels
 # and a partial one. T*B <= 40 rows, so one thread projects the inputs through the panels too and the two runs
 # do the same arithmetic: bitwise equal.
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", _engine.supported_tiers())
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("lengths", [False, True])
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_split_steps_match_torch_and_one_thread(split_always, isa, kind, dtype, lengths, batch_first, rng, seed):
-    _engine._set_isa(isa)
+def test_split_steps_match_oracle_and_one_thread(split_always, isa, kind, dtype, lengths, batch_first, rng, seed):
+    _engine.set_isa(isa)
     T, B, H = 8, 4, 37
-    tmod, fmod = make_pair(kind, rng, dtype, input_size=5, hidden_size=H, num_layers=2, batch_first=batch_first)
+    fmod = make_module(kind, rng, dtype, input_size=5, hidden_size=H, num_layers=2, batch_first=batch_first)
     x = randn(rng, (B, T, 5) if batch_first else (T, B, 5), dtype)
     kwargs = {}
     if lengths:
-        kwargs["lengths"] = np.array([T, T - 2, 3, 1])  # one thread: against torch in test_engine_lengths.py
+        kwargs["lengths"] = np.array([T, T - 2, 3, 1])  # one thread: against the oracle in test_engine_lengths.py
     states = [randn(rng, s, dtype) for s in state_shapes(kind, 2, False, B, H)]
     results = {}
     for n in (1, 2):
@@ -67,7 +61,7 @@ def test_split_steps_match_torch_and_one_thread(split_always, isa, kind, dtype, 
         results[n] = run_fastrnn(fmod, x, states, kind, **kwargs)
         assert _engine._split_run_count() - runs == (2 if n == 2 else 0)  # both layers split, not run alone
     if not lengths:
-        want_out, want_states = run_torch(tmod, x, states, kind)
+        want_out, want_states = run_reference(fmod, x, states, kind)
         out, finals = results[2]
         assert_close(out, want_out, dtype, f"{kind} split out", seed)
         for got, want in zip(finals, want_states):
@@ -78,11 +72,11 @@ def test_split_steps_match_torch_and_one_thread(split_always, isa, kind, dtype, 
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
-def test_split_steps_large_batch_of_steps_match_torch(split_always, kind, rng, seed):
-    # T*B > 40: one thread projects with BLAS, the split sides through the panels (rounding differs): vs torch.
-    tmod, fmod = make_pair(kind, rng, np.float32, input_size=20, hidden_size=70)
+def test_split_steps_large_batch_of_steps_match_oracle(split_always, kind, rng, seed):
+    # T*B > 40: one thread projects with BLAS, the split sides through the panels (rounding differs): vs the oracle.
+    fmod = make_module(kind, rng, np.float32, input_size=20, hidden_size=70)
     x = randn(rng, (30, 3, 20))
-    want_out, want_states = run_torch(tmod, x, None, kind)
+    want_out, want_states = run_reference(fmod, x, None, kind)
     fastrnn.set_num_threads(2)
     out, finals = run_fastrnn(fmod, x, None, kind)
     assert_close(out, want_out, np.float32, f"{kind} split out", seed)
@@ -93,7 +87,7 @@ def test_split_steps_large_batch_of_steps_match_torch(split_always, kind, rng, s
 def test_split_concurrent_callers(split_always, rng):
     # The loser of the worker runs its steps alone (tasks that meet at barriers cannot run one after the other).
     fastrnn.set_num_threads(2)
-    _, fmod = make_pair("GRU", rng, np.float32, input_size=8, hidden_size=50, num_layers=2)
+    fmod = make_module("GRU", rng, np.float32, input_size=8, hidden_size=50, num_layers=2)
     inputs = [randn(rng, (int(rng.integers(1, 13)), 3, 8)) for _ in range(16)]
     serial = [fmod(x)[0] for x in inputs]
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -104,7 +98,7 @@ def test_split_concurrent_callers(split_always, rng):
 
 def test_split_streaming(split_always, rng):
     fastrnn.set_num_threads(2)
-    _, fmod = make_pair("LSTM", rng, np.float32, input_size=6, hidden_size=40, num_layers=2)
+    fmod = make_module("LSTM", rng, np.float32, input_size=6, hidden_size=40, num_layers=2)
     x = randn(rng, (9, 2, 6))
     want = fmod(x)[0]
     stream = fmod.stream(batch_size=2)
@@ -115,13 +109,13 @@ def test_split_streaming(split_always, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("batch_first", [False, True])
-def test_two_threads_match_torch_and_one_thread(parallel_always, kind, dtype, batch_first, rng, seed):
+def test_two_threads_match_oracle_and_one_thread(parallel_always, kind, dtype, batch_first, rng, seed):
     T, B, H = 7, 3, 21
-    tmod, fmod = make_pair(kind, rng, dtype, input_size=6, hidden_size=H, num_layers=2, bidirectional=True,
+    fmod = make_module(kind, rng, dtype, input_size=6, hidden_size=H, num_layers=2, bidirectional=True,
                            batch_first=batch_first)
     x = randn(rng, (B, T, 6) if batch_first else (T, B, 6), dtype)
     states = [randn(rng, s, dtype) for s in state_shapes(kind, 2, True, B, H)]
-    want_out, want_states = run_torch(tmod, x, states, kind)
+    want_out, want_states = run_reference(fmod, x, states, kind)
     results = {}
     for n in (1, 2):
         fastrnn.set_num_threads(n)
@@ -136,9 +130,9 @@ def test_two_threads_match_torch_and_one_thread(parallel_always, kind, dtype, ba
 @pytest.mark.parametrize("kind", KINDS)
 def test_two_threads_with_lengths(parallel_always, kind, rng, seed):
     # T*B <= 40 rows: one thread projects through the panels too (more rows take BLAS, whose summation order
-    # differs), so the two runs do the same arithmetic. Larger batches: tests/test_engine_lengths.py vs torch.
+    # differs), so the two runs do the same arithmetic. Larger batches: tests/test_engine_lengths.py.
     T, B = 8, 5
-    _, fmod = make_pair(kind, rng, np.float32, input_size=4, hidden_size=18, bidirectional=True)
+    fmod = make_module(kind, rng, np.float32, input_size=4, hidden_size=18, bidirectional=True)
     x = randn(rng, (T, B, 4))
     lengths = rng.integers(1, T + 1, size=B)
     fastrnn.set_num_threads(1)
@@ -152,7 +146,7 @@ def test_two_threads_with_lengths(parallel_always, kind, rng, seed):
 
 def test_concurrent_callers_share_the_worker(parallel_always, rng):
     fastrnn.set_num_threads(2)
-    _, fmod = make_pair("LSTM", rng, np.float32, input_size=8, hidden_size=40, num_layers=2, bidirectional=True)
+    fmod = make_module("LSTM", rng, np.float32, input_size=8, hidden_size=40, num_layers=2, bidirectional=True)
     inputs = [randn(rng, (30, int(rng.integers(1, 9)), 8)) for _ in range(12)]
     serial = [fmod(x)[0] for x in inputs]
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -164,7 +158,7 @@ def test_concurrent_callers_share_the_worker(parallel_always, rng):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_forked_child_gets_its_own_worker(parallel_always, rng):
     fastrnn.set_num_threads(2)
-    _, fmod = make_pair("GRU", rng, np.float32, input_size=5, hidden_size=24, bidirectional=True)
+    fmod = make_module("GRU", rng, np.float32, input_size=5, hidden_size=24, bidirectional=True)
     x = randn(rng, (20, 2, 5))
     want = fmod(x)[0]  # the parent's worker exists now
     read, write = os.pipe()
@@ -183,9 +177,9 @@ def test_forked_child_gets_its_own_worker(parallel_always, rng):
 
 def test_thread_budget_reaches_the_engine(parallel_always):
     fastrnn.set_num_threads(1)
-    assert _engine._get_num_threads() == 1
+    assert _engine.get_num_threads() == 1
     fastrnn.set_num_threads(2)
-    assert _engine._get_num_threads() == 2
+    assert _engine.get_num_threads() == 2
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
@@ -194,7 +188,7 @@ def test_no_split_on_one_cpu():
     import subprocess
     code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
             "import numpy as np, fastrnn\nfrom fastrnn import _engine\n"
-            "fastrnn.set_num_threads(2); _engine._set_split_min_flops(0, 0)\n"
+            "fastrnn.set_num_threads(2); _engine.set_tuning(split_min_step_flops=0, split_min_call_flops=0)\n"
             "fastrnn.GRU(8, 40)(np.zeros((5, 2, 8), np.float32))\n"
             "assert _engine._split_run_count() == 0\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120,

@@ -1,4 +1,5 @@
-"""The worked example of /work/shared/lecture_lstm.md: a hand-set, bias-free, one-unit LSTM with saturated gates.
+"""A classic lecture exercise: a hand-set, bias-free, one-unit LSTM (input size 4) whose weights make the gates
+almost binary (pre-activations of +-100 and +-10), so the kernels must stay accurate and NaN-free deep in saturation.
 
 The expected numbers below are torch's (copied from the lecture, float32), not fastrnn's; they are also checked
 against torch live, and fastrnn against both, in float32 and float64.

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastrnn
-from conftest import (KINDS, assert_close, case_id, make_pair, pairwise, randn, run_fastrnn, state_shapes)
+from conftest import (KINDS, assert_close, case_id, make_module, make_pair, pairwise, randn, run_fastrnn, state_shapes)
 
 torch = pytest.importorskip("torch")
 
@@ -111,7 +111,7 @@ def test_lengths_random_configs(kind, num_layers, bidirectional, batch_first, st
 def test_each_row_equals_that_row_run_alone(kind, rng, seed):
     """Row b of a padded batch with lengths equals row b cut to its length and run alone (no torch involved)."""
     T, B = int(rng.integers(5, 20)), int(rng.integers(2, 7))
-    _, fmod = make_pair(kind, rng, np.float64, input_size=4, hidden_size=6, num_layers=2, bidirectional=True,
+    fmod = make_module(kind, rng, np.float64, input_size=4, hidden_size=6, num_layers=2, bidirectional=True,
                         batch_first=True)
     x = randn(rng, (B, T, 4), np.float64)
     hx = [randn(rng, s, np.float64) for s in state_shapes(kind, 2, True, B, 6)]
@@ -127,7 +127,7 @@ def test_each_row_equals_that_row_run_alone(kind, rng, seed):
 
 @pytest.mark.parametrize("form", ["list", "int32", "uint8", "float_integral", "torch", "tuple"])
 def test_lengths_accepts_integer_like_forms(form, rng, seed):
-    _, fmod = make_pair("GRU", rng, np.float32, input_size=3, hidden_size=4, bidirectional=True)
+    fmod = make_module("GRU", rng, np.float32, input_size=3, hidden_size=4, bidirectional=True)
     x = randn(rng, (6, 3, 3))
     base = np.array([6, 2, 4])
     lengths = {"list": base.tolist(), "int32": base.astype(np.int32), "uint8": base.astype(np.uint8),
@@ -138,7 +138,7 @@ def test_lengths_accepts_integer_like_forms(form, rng, seed):
 
 def test_full_lengths_equal_no_lengths(rng, seed):
     for kind in KINDS:
-        _, fmod = make_pair(kind, rng, np.float64, input_size=3, hidden_size=5, num_layers=2, bidirectional=True)
+        fmod = make_module(kind, rng, np.float64, input_size=3, hidden_size=5, num_layers=2, bidirectional=True)
         x = randn(rng, (7, 4, 3), np.float64)
         a, fa = run_fastrnn(fmod, x, None, kind)
         b, fb = run_fastrnn(fmod, x, None, kind, lengths=[7] * 4)

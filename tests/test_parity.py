@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastrnn
-from conftest import (KINDS, assert_close, case_id, compare_results, make_pair, module_args, pairwise, randn,
+from conftest import (KINDS, assert_close, case_id, compare_results, make_module, make_pair, module_args, pairwise, randn,
                       run_fastrnn, run_torch, state_shapes)
 
 torch = pytest.importorskip("torch")
@@ -174,7 +174,7 @@ def test_cell_matches_one_step_of_the_module(rng, seed):
 def test_stream_in_chunks_equals_whole(kind, batch_first, rng, seed):
     """A unidirectional sequence fed in random chunks, carrying the state, equals the whole sequence."""
     T, B, I, H, L = int(rng.integers(8, 40)), int(rng.integers(1, 6)), 5, 8, int(rng.integers(1, 4))
-    _, fmod = make_pair(kind, rng, np.float64, input_size=I, hidden_size=H, num_layers=L, batch_first=batch_first)
+    fmod = make_module(kind, rng, np.float64, input_size=I, hidden_size=H, num_layers=L, batch_first=batch_first)
     x = randn(rng, (B, T, I) if batch_first else (T, B, I), np.float64)
     whole_out, whole_state = fmod(x)
     cuts = np.sort(rng.choice(np.arange(1, T), size=min(T - 1, 4), replace=False))

@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 
 import reference
-from conftest import KINDS, assert_close, case_id, make_pair, pairwise, randn, state_shapes
+from conftest import KINDS, assert_close, case_id, make_pair, module_args, pairwise, randn, state_shapes
 
 torch = pytest.importorskip("torch")
 
-MODE = {"RNN_TANH": "RNN_TANH", "RNN_RELU": "RNN_RELU", "LSTM": "LSTM", "LSTMP": "LSTM", "GRU": "GRU"}
 
 GRID = pairwise({
     "kind": list(KINDS),
@@ -42,12 +41,14 @@ def test_reference_matches_torch(case, rng, seed):
         states = [randn(rng, s, np.float64) for s in state_shapes(kind, L, bi, B, H, unbatched=unbatched)]
     lengths = rng.integers(1, T + 1, size=B) if use_lengths else None
 
-    hx = None if states is None else (tuple(states) if MODE[kind] == "LSTM" else states[0])
-    out, finals = reference.forward(MODE[kind], _params(tmod), x, hx, L, bi, bf, lengths)
+    name, kwargs = module_args(kind, I, H)  # fastrnn's vocabulary: kind and nonlinearity
+    lstm = name == "LSTM"
+    hx = None if states is None else (tuple(states) if lstm else states[0])
+    out, finals = reference.forward(name, _params(tmod), x, hx, L, bi, bf, lengths, kwargs.get("nonlinearity", "tanh"))
     finals = list(finals) if isinstance(finals, tuple) else [finals]
 
     tx = torch.from_numpy(x)
-    thx = None if hx is None else (tuple(map(torch.from_numpy, hx)) if MODE[kind] == "LSTM"
+    thx = None if hx is None else (tuple(map(torch.from_numpy, hx)) if lstm
                                    else torch.from_numpy(hx))
     with torch.no_grad():
         if lengths is None:

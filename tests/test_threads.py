@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from conftest import assert_close, make_pair, randn, run_fastrnn, run_torch
+from conftest import assert_close, make_module, make_pair, randn, run_fastrnn, run_torch
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_numpy_integer_thread_count(restore_threads):
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "LSTMP"])
 def test_one_and_two_threads_agree(kind, rng, seed, restore_threads):
     """Big enough that the BLAS does split the gemms across threads."""
-    _, fmod = make_pair(kind, rng, np.float32, input_size=128, hidden_size=128, num_layers=2, bidirectional=True,
+    fmod = make_module(kind, rng, np.float32, input_size=128, hidden_size=128, num_layers=2, bidirectional=True,
                         batch_first=True, proj_size=48)
     x = randn(rng, (8, 20, 128))
     results = {}
@@ -84,7 +84,7 @@ def test_one_thread_matches_torch(rng, seed, restore_threads):
 @pytest.mark.parametrize("kind", ["RNN_TANH", "LSTM", "GRU"])
 def test_concurrent_calls_from_python_threads(kind, rng, seed):
     """One module used from two Python threads at once (the GIL is released in the time loop)."""
-    _, fmod = make_pair(kind, rng, np.float64, input_size=16, hidden_size=32, num_layers=2, bidirectional=True)
+    fmod = make_module(kind, rng, np.float64, input_size=16, hidden_size=32, num_layers=2, bidirectional=True)
     inputs = [randn(rng, (25, int(rng.integers(1, 6)), 16), np.float64) for _ in range(8)]
     lengths = [rng.integers(1, 26, size=x.shape[1]) for x in inputs]
     serial = [run_fastrnn(fmod, x, None, kind, lengths=n) for x, n in zip(inputs, lengths)]

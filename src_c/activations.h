@@ -1,17 +1,9 @@
-/* Everything compiled once per instruction set: included by kernels.c with ISA defined (generic, avx2)
- * and, for avx2, inside `#pragma GCC target("avx2,fma")`, so every function below gets that target.
- *
- * The float activations are vectorised (no libm call per element); double keeps libm (exp, tanh), which
- * meets 1e-10 with margin and is not on the latency path users care about.
+/* The activations on one tier's vectors: float32 vectorised (no libm call per element), float64 by libm per
+ * lane, which meets 1e-10 with margin and is not on the latency path users care about. Included once per
+ * tier (after vec.h); names are sigmoid_f32_<tier>, tanh_f64_<tier>, ...
  */
-#define ISA_FN_(name, isa) name##_##isa
-#define ISA_FN(name, isa) ISA_FN_(name, isa)
+#include <math.h>
 
-/* The native vector types of this ISA (FRNN_VB bytes). */
-typedef float ISA_FN(vf32, ISA) __attribute__((vector_size(FRNN_VB)));
-typedef int32_t ISA_FN(vi32, ISA) __attribute__((vector_size(FRNN_VB)));
-typedef double ISA_FN(vf64, ISA) __attribute__((vector_size(FRNN_VB)));
-typedef int64_t ISA_FN(vi64, ISA) __attribute__((vector_size(FRNN_VB)));
 #define frnn_vf32 ISA_FN(vf32, ISA)
 #define frnn_vi32 ISA_FN(vi32, ISA)
 #define frnn_vf64 ISA_FN(vf64, ISA)
@@ -102,33 +94,7 @@ FRNN_ALWAYS_INLINE frnn_vf64 ISA_FN(tanh_f64, ISA)(frnn_vf64 x)
     return x;
 }
 
-#define REAL float
-#define SFX f32
-#define VEC frnn_vf32
-#define VINT frnn_vi32
-#define LANES (FRNN_VB / 4)
-#include "kernels_impl.h"
-#undef REAL
-#undef SFX
-#undef VEC
-#undef VINT
-#undef LANES
-
-#define REAL double
-#define SFX f64
-#define VEC frnn_vf64
-#define VINT frnn_vi64
-#define LANES (FRNN_VB / 8)
-#include "kernels_impl.h"
-#undef REAL
-#undef SFX
-#undef VEC
-#undef VINT
-#undef LANES
-
 #undef frnn_vf32
 #undef frnn_vi32
 #undef frnn_vf64
 #undef frnn_vi64
-#undef ISA_FN
-#undef ISA_FN_

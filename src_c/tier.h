@@ -1,0 +1,60 @@
+/* One tier's kernels: included by its file (tier_<name>.c) with ISA (the tier's name) and FRNN_VB (its vector
+ * bytes) defined, after the tier's `#pragma GCC target`, so every function below gets that target. Instantiates
+ * the bodies for float and double and defines the tier's table, frnn_kernels_<name>.
+ */
+#include <stddef.h>
+
+#include "fastrnn_kernels.h"
+#include "vec.h"
+#include "activations.h"
+
+/* Vectors wider than SSE are passed only between always_inline functions of one target, so the ABI note GCC
+ * gives for them in a build without that target does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#define REAL float
+#define SFX f32
+#define VEC ISA_FN(vf32, ISA)
+#define VINT ISA_FN(vi32, ISA)
+#define LANES (FRNN_VB / 4)
+#include "vec_ops.h"
+#include "gates.h"
+#include "panels.h"
+#undef FN
+#undef FN_
+#undef FN__
+#undef REAL
+#undef SFX
+#undef VEC
+#undef VINT
+#undef LANES
+
+#define REAL double
+#define SFX f64
+#define VEC ISA_FN(vf64, ISA)
+#define VINT ISA_FN(vi64, ISA)
+#define LANES (FRNN_VB / 8)
+#include "vec_ops.h"
+#include "gates.h"
+#include "panels.h"
+#undef FN
+#undef FN_
+#undef FN__
+#undef REAL
+#undef SFX
+#undef VEC
+#undef VINT
+#undef LANES
+
+#define TIER_STR_(x) #x
+#define TIER_STR(x) TIER_STR_(x)
+#define TIER_KERNELS(sfx, isa)                                                                          \
+    .sigmoid_##sfx = sigmoid_n_##sfx##_##isa, .tanh_##sfx = tanh_n_##sfx##_##isa,                       \
+    .lstm_step_##sfx = lstm_step_##sfx##_##isa, .gru_step_##sfx = gru_step_##sfx##_##isa,               \
+    .rnn_step_##sfx = rnn_step_##sfx##_##isa, .lstm_rec_##sfx = lstm_rec_##sfx##_##isa,                 \
+    .gru_rec_##sfx = gru_rec_##sfx##_##isa, .rnn_rec_##sfx = rnn_rec_##sfx##_##isa
+#define TIER_TABLE_(isa) \
+    const frnn_kernels frnn_kernels_##isa = {.name = TIER_STR(isa), TIER_KERNELS(f32, isa), TIER_KERNELS(f64, isa)};
+#define TIER_TABLE(isa) TIER_TABLE_(isa)
+
+TIER_TABLE(ISA)

@@ -1,0 +1,4 @@
+/* The portable tier: the build's default target (SSE2 on x86-64, plain C elsewhere), 16-byte vectors. */
+#define ISA generic
+#define FRNN_VB 16
+#include "tier.h"
