@@ -17,34 +17,14 @@
 #define VEC ISA_FN(vf32, ISA)
 #define VINT ISA_FN(vi32, ISA)
 #define LANES (FRNN_VB / 4)
-#include "vec_ops.h"
-#include "gates.h"
-#include "panels.h"
-#undef FN
-#undef FN_
-#undef FN__
-#undef REAL
-#undef SFX
-#undef VEC
-#undef VINT
-#undef LANES
+#include "tier_bodies.h"
 
 #define REAL double
 #define SFX f64
 #define VEC ISA_FN(vf64, ISA)
 #define VINT ISA_FN(vi64, ISA)
 #define LANES (FRNN_VB / 8)
-#include "vec_ops.h"
-#include "gates.h"
-#include "panels.h"
-#undef FN
-#undef FN_
-#undef FN__
-#undef REAL
-#undef SFX
-#undef VEC
-#undef VINT
-#undef LANES
+#include "tier_bodies.h"
 
 #define TIER_STR_(x) #x
 #define TIER_STR(x) TIER_STR_(x)

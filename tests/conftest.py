@@ -141,18 +141,25 @@ def state_shapes(kind, num_layers, bidirectional, batch, hidden_size, proj_size=
     return [lead + (H_out,)]
 
 
-def run_torch(tmod, x, states=None, kind="LSTM"):
-    """torch's (out, [h_n] or [h_n, c_n]) as float64 numpy arrays."""
+def run_torch(tmod, x, states=None, kind="LSTM", lengths=None, batch_first=False):
+    """torch's (out, [h_n] or [h_n, c_n]) as float64 numpy arrays; with `lengths`, through pack_padded_sequence
+    (enforce_sorted=False) -> module -> pad_packed_sequence(total_length=T)."""
     import torch
 
     tdtype = next(tmod.parameters()).dtype
     tx = torch.as_tensor(np.asarray(x)).to(tdtype)
+    T = tx.shape[1] if batch_first else tx.shape[0]
+    if lengths is not None:
+        tx = torch.nn.utils.rnn.pack_padded_sequence(tx, torch.as_tensor(np.asarray(lengths), dtype=torch.int64),
+                                                     batch_first=batch_first, enforce_sorted=False)
     with torch.no_grad():
         if states is None:
             out, hn = tmod(tx)
         else:
             ts = [torch.as_tensor(s).to(tdtype) for s in states]
             out, hn = tmod(tx, tuple(ts) if kind in ("LSTM", "LSTMP") else ts[0])
+        if lengths is not None:
+            out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=batch_first, total_length=T)
     finals = list(hn) if isinstance(hn, tuple) else [hn]
     return out.double().numpy(), [f.double().numpy() for f in finals]
 

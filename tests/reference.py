@@ -123,30 +123,9 @@ def forward(kind, params, x, hx=None, num_layers=1, bidirectional=False, batch_f
         outputs = []
         for d, sfx in enumerate(("", "_reverse")[:D]):
             k = layer * D + d
-
-            def p(name):
-                return _get(params, f"{name}_l{layer}{sfx}")
-
-            h, c = h0[k].copy(), c0[k].copy()
-            out = np.zeros((T, B, P))
-            steps = range(T - 1, -1, -1) if d == 1 else range(T)
-            for t in steps:
-                alive = t < lengths  # rows past their length keep their state and output zeros
-                xt = layer_input[t]
-                if kind == "LSTM":
-                    h_new, c_new = lstm_cell(xt, h, c, p("weight_ih"), p("weight_hh"), p("bias_ih"),
-                                             p("bias_hh"), p("weight_hr"))
-                    c = np.where(alive[:, None], c_new, c)
-                elif kind == "GRU":
-                    h_new = gru_cell(xt, h, p("weight_ih"), p("weight_hh"), p("bias_ih"), p("bias_hh"))
-                else:
-                    h_new = rnn_cell(xt, h, p("weight_ih"), p("weight_hh"), p("bias_ih"), p("bias_hh"),
-                                     use_relu=nonlinearity == "relu")
-                h = np.where(alive[:, None], h_new, h)
-                out[t] = np.where(alive[:, None], h_new, 0.0)
-            # The reverse direction of a short row starts at its last valid step: the loop above starts it
-            # at T-1, but every step past the row's length leaves h untouched, which is the same thing.
-            h_n[k], c_n[k] = h, c
+            weights = {name: _get(params, f"{name}_l{layer}{sfx}")
+                       for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
+            out, h_n[k], c_n[k] = _direction(kind, nonlinearity, weights, layer_input, h0[k], c0[k], lengths, d == 1)
             outputs.append(out)
         layer_input = np.concatenate(outputs, axis=-1)
 
@@ -156,3 +135,26 @@ def forward(kind, params, x, hx=None, num_layers=1, bidirectional=False, batch_f
     elif batch_first:
         out = out.transpose(1, 0, 2)
     return (out, (h_n, c_n)) if kind == "LSTM" else (out, h_n)
+
+
+def _direction(kind, nonlinearity, w, x, h, c, lengths, reverse):
+    """One direction of one layer over x (T, B, I) from state (h, c): (out (T, B, P), h_n, c_n)."""
+    T, B = x.shape[:2]
+    h, c = h.copy(), c.copy()
+    out = np.zeros((T, B, h.shape[-1]))
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        alive = (t < lengths)[:, None]  # rows past their length keep their state and output zeros
+        if kind == "LSTM":
+            h_new, c_new = lstm_cell(x[t], h, c, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"],
+                                     w["weight_hr"])
+            c = np.where(alive, c_new, c)
+        elif kind == "GRU":
+            h_new = gru_cell(x[t], h, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
+        else:
+            h_new = rnn_cell(x[t], h, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"],
+                             use_relu=nonlinearity == "relu")
+        h = np.where(alive, h_new, h)
+        out[t] = np.where(alive, h_new, 0.0)
+    # The reverse direction of a short row starts at its last valid step: the loop above starts it at T-1, but
+    # every step past the row's length leaves h untouched, which is the same thing.
+    return out, h, c

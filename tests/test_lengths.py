@@ -8,27 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastrnn
-from conftest import (KINDS, assert_close, case_id, make_module, make_pair, pairwise, randn, run_fastrnn, state_shapes)
+from conftest import (KINDS, assert_close, case_id, make_module, make_pair, pairwise, randn, run_fastrnn, run_torch,
+                      state_shapes)
 
 torch = pytest.importorskip("torch")
-
-
-def torch_packed(tmod, x, lengths, states, kind, batch_first):
-    """torch's answer for a padded batch, through pack/pad, as float64 numpy."""
-    tdtype = next(tmod.parameters()).dtype
-    tx = torch.from_numpy(np.asarray(x)).to(tdtype)
-    T = x.shape[1] if batch_first else x.shape[0]
-    packed = torch.nn.utils.rnn.pack_padded_sequence(tx, torch.as_tensor(np.asarray(lengths), dtype=torch.int64),
-                                                     batch_first=batch_first, enforce_sorted=False)
-    with torch.no_grad():
-        if states is None:
-            out, hn = tmod(packed)
-        else:
-            ts = [torch.from_numpy(s).to(tdtype) for s in states]
-            out, hn = tmod(packed, tuple(ts) if kind in ("LSTM", "LSTMP") else ts[0])
-        out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=batch_first, total_length=T)
-    finals = list(hn) if isinstance(hn, tuple) else [hn]
-    return out.double().numpy(), [f.double().numpy() for f in finals]
 
 
 def draw_lengths(rng, B, T, shape):
@@ -53,7 +36,7 @@ def check_lengths(kind, rng, seed, dtype, T, B, I, H, num_layers, bidirectional,
     x = randn(rng, (B, T, I) if batch_first else (T, B, I), dtype)
     hx = [randn(rng, s, dtype) for s in state_shapes(kind, num_layers, bidirectional, B, H, proj_size)] if states \
         else None
-    t_out, t_fin = torch_packed(tmod, x, lengths, hx, kind, batch_first)
+    t_out, t_fin = run_torch(tmod, x, hx, kind, lengths, batch_first)
     out, finals = run_fastrnn(fmod, x, hx, kind, lengths=lengths)
     label = label or f"{kind} lengths={list(lengths)}"
     assert_close(out, t_out, dtype, f"{label} out", seed)
