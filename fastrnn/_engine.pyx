@@ -49,12 +49,11 @@ from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.string cimport memcpy, memmove, memset
 from cython cimport floating
 
-from fastrnn._blas cimport gemm, gemv
 from fastrnn._kernels cimport (
     FRNN_ACT_IDENTITY, FRNN_ACT_RELU, FRNN_ACT_TANH, frnn_kernels, frnn_tier_count, frnn_tier_name,
     frnn_tier_supported, frnn_tier_selectable, frnn_use_tier, frnn_active_tier, frnn_active_kernels, frnn_lanes,
-    frnn_packed_size, frnn_pack_f32, frnn_pack_f64, frnn_copy_rows, frnn_task_fn, frnn_run_pair, frnn_try_run_pair,
-    frnn_barrier, frnn_barrier_wait,
+    frnn_packed_size, frnn_pack_f32, frnn_pack_f64, frnn_copy_rows, frnn_chunk_fn, frnn_team_begin, frnn_team_run,
+    frnn_team_end, frnn_team_shared_phases, frnn_team_backoffs,
 )
 from fastrnn._kinds import NUM_GATES
 
@@ -74,8 +73,8 @@ include "engine/tuning.pxi"
 include "engine/kernels.pxi"
 include "engine/buffers.pxi"
 include "engine/spec.pxi"
-include "engine/timeloop.pxi"
 include "engine/projection.pxi"
+include "engine/timeloop.pxi"
 include "engine/schedule.pxi"
 include "engine/layer.pxi"
 include "engine/stack.pxi"

@@ -1,9 +1,9 @@
 """torch's layout -> the engine's buffers: the only place that knows both.
 
-The engine wants (see fastrnn._engine.Layer): both directions' W_ih stacked into one matrix, so the input
-projection of a layer is one gemm; b_ih + b_hh summed once here, except GRU's b_hn, which must stay inside
-r * (W_hn h + b_hn) and is passed apart. Gate order is torch's, so no rows are reordered. Names and shapes of
-torch's parameters: fastrnn._torch_names.
+The engine (fastrnn._engine.Layer) takes each direction's matrices in torch's layout and packs them into panels;
+the biases are summed once here, b_ih + b_hh, except GRU's b_hn, which must stay inside r * (W_hn h + b_hn) and is
+passed apart. Gate order is torch's, so no rows are reordered. Names and shapes of torch's parameters:
+fastrnn._torch_names.
 """
 from __future__ import annotations
 
@@ -36,6 +36,6 @@ def pack_layer(kind, nonlinearity, params, layer, num_directions, dtype, cell=Fa
             biases.append(summed)
         else:
             b_hn.append(None)
-    w_ih = np.ascontiguousarray(np.concatenate(w_ih, axis=0), dtype=dtype)
-    bias = np.ascontiguousarray(np.concatenate(biases), dtype=dtype) if biases else None
-    return _engine.Layer(kind, w_ih, bias, w_hh, b_hn, w_hr, nonlinearity)
+    w_ih = [np.ascontiguousarray(w, dtype=dtype) for w in w_ih]
+    biases = [np.ascontiguousarray(b, dtype=dtype) for b in biases] if biases else [None] * num_directions
+    return _engine.Layer(kind, w_ih, biases, w_hh, b_hn, w_hr, nonlinearity)

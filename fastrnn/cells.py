@@ -48,9 +48,7 @@ class _CellBase(Module):
         rows = np.ascontiguousarray(x, dtype=self.dtype).reshape(B, self.input_size)
         out = np.empty((B, H), dtype=self.dtype)
         layer = self._layers[0]
-        gates = np.empty((B, layer.gate_rows), dtype=self.dtype)
-        scratch = np.empty(layer.scratch_size(B), dtype=self.dtype)
-        layer.forward(rows, 1, B, False, h, c, out, gates, scratch)
+        layer.forward(rows, 1, B, False, h, c, out, np.empty(layer.scratch_size(1, B), dtype=self.dtype))
         shape = (H,) if unbatched else (B, H)
         return h.reshape(shape), None if c is None else c.reshape(shape)
 

@@ -132,18 +132,13 @@ class _RNNBase(Module):
         """Every layer in turn over the (T*B, I) rows, states updated in place; returns the last layer's output."""
         D, P, dtype = self.num_directions, self.config.out_size, self.dtype
         empty = np.zeros if active is not None else np.empty  # padded outputs must read 0
-        gates = scratch = None
-        for index, layer in enumerate(self._layers):
+        layers = self._layers
+        scratch = np.empty(max(layer.scratch_size(T, B) for layer in layers), dtype=dtype)  # bounded whatever T is
+        for index, layer in enumerate(layers):
             out = empty((T * B, D * P), dtype=dtype)
-            size = T * B * D * layer.gate_rows
-            if gates is None or gates.size < size:
-                gates = np.empty(size, dtype=dtype)
-            size = layer.scratch_size(B)
-            if scratch is None or scratch.size < size:
-                scratch = np.empty(size, dtype=dtype)
             states = slice(index * D, (index + 1) * D)
             layer.forward(rows, T, B, self.batch_first, h_n[states], None if c_n is None else c_n[states],
-                          out, gates, scratch, active)
+                          out, scratch, active)
             rows = out
         return rows
 

@@ -15,19 +15,27 @@
 #define FRNN_X86 0
 #endif
 
-extern const frnn_kernels frnn_kernels_generic;
+extern const frnn_kernels frnn_kernels_generic, frnn_kernels_wide;
 #if FRNN_X86
-extern const frnn_kernels frnn_kernels_avx2;
+extern const frnn_kernels frnn_kernels_avx2, frnn_kernels_avx512;
 #endif
 
 static int always(void) { return 1; }
 
 #if FRNN_X86
-/* libgcc's cpu model reports avx2 only when the OS saves the ymm state (XGETBV), so this is enough. */
+/* libgcc's cpu model reports avx2 / avx512* only when the OS saves the ymm / zmm and mask state (XGETBV), so this
+ * is enough. */
 static int cpu_avx2(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int cpu_avx512(void)
+{
+    __builtin_cpu_init();
+    return cpu_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+           && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
 #endif
 
@@ -37,8 +45,10 @@ static const struct {
     int selectable;            /* 0: a test-only tier, never chosen by default */
 } TIERS[] = {
     {&frnn_kernels_generic, always, 1},
+    {&frnn_kernels_wide, always, 0},
 #if FRNN_X86
     {&frnn_kernels_avx2, cpu_avx2, 1},
+    {&frnn_kernels_avx512, cpu_avx512, 1},
 #endif
 };
 

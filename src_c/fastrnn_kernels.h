@@ -28,39 +28,30 @@
 enum { FRNN_ACT_TANH = 0, FRNN_ACT_RELU = 1, FRNN_ACT_IDENTITY = 2 };
 
 #define FRNN_KERNEL_FIELDS(real, sfx)                                                               \
-    /* sigmoid/tanh applied to n contiguous values, in place (tests and cells). */                   \
+    /* sigmoid/tanh applied to n contiguous values, in place (the tests check them on every tier). */   \
     void (*sigmoid_##sfx)(ptrdiff_t n, real *x);                                                     \
     void (*tanh_##sfx)(ptrdiff_t n, real *x);                                                        \
-    /* gates_bg (n x 4H, row stride ld_gates): pre-activations, bias included; c_bh updated in       \
-     * place; h_bh (n x H) receives h; out_bh (row stride ld_out) receives h too unless NULL. */     \
-    void (*lstm_step_##sfx)(ptrdiff_t n, ptrdiff_t H, const real *gates_bg, ptrdiff_t ld_gates,      \
-                            real *c_bh, real *h_bh, real *out_bh, ptrdiff_t ld_out);                 \
-    /* gx_bg (n x 3H, stride ld_gx): input part, all biases but b_hn; gh_bg (n x 3H contiguous):     \
-     * W_hh h; b_hn (H) or NULL; h_bh holds h on entry and h' on return. */                          \
-    void (*gru_step_##sfx)(ptrdiff_t n, ptrdiff_t H, const real *gx_bg, ptrdiff_t ld_gx,             \
-                           const real *gh_bg, const real *b_hn, real *h_bh, real *out_bh,            \
-                           ptrdiff_t ld_out);                                                        \
-    /* pre_bh (n x H, stride ld_pre): pre-activations; act: FRNN_ACT_TANH / RELU / IDENTITY. */      \
-    void (*rnn_step_##sfx)(ptrdiff_t n, ptrdiff_t H, const real *pre_bh, ptrdiff_t ld_pre, int act,  \
-                           real *h_bh, real *out_bh, ptrdiff_t ld_out);                              \
     /* Fused recurrent steps over n rows (packed W; v_bk, h_bh, c_bh rows contiguous), for the units  \
      * j_begin .. j_end-1 only (j_begin a multiple of the panel width, j_end too or H; 0, H: all), so \
-     * two threads can take one range each with the same arithmetic as one thread:                   \
+     * threads can take one range each with the same arithmetic as one thread:                       \
      * LSTM: pre = gates_bg (n x 4H, stride ld_gates: input part + bias) + v_bk (n x K, K = P) W^T;   \
-     * c_bh updated in place; h_bh (n x H) receives h' and must not alias v_bk. */                   \
+     * c_bh (may be c_prev_bh) receives c' from c_prev_bh; h_bh (n x H) receives h' (not aliasing    \
+     * v_bk). */                                                                                     \
     void (*lstm_rec_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,             \
                            ptrdiff_t K, const real *w_pkgu, const real *v_bk, const real *gates_bg,  \
-                           ptrdiff_t ld_gates, real *c_bh, real *h_bh);                              \
+                           ptrdiff_t ld_gates, const real *c_prev_bh, real *c_bh, real *h_bh);      \
     /* GRU: gh = h_prev_bh (n x H) W^T (K = H), then the gate math with gx_bg (n x 3H, stride ld_gx) \
      * and b_hn (H or NULL); h_bh (n x H, not aliasing h_prev_bh) receives h'. */                    \
     void (*gru_rec_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,              \
                           const real *w_pkgu, const real *h_prev_bh, const real *gx_bg,              \
                           ptrdiff_t ld_gx, const real *b_hn, real *h_bh);                            \
-    /* RNN step / projection / input projection: h_bh (n x H, row stride ld_h) = act(pre_bh +        \
-     * v_bk W^T); pre_bh may be NULL, and ld_pre = 0 broadcasts one row (a bias) to every row. */    \
-    void (*rnn_rec_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K, \
-                          const real *w_pkgu, const real *v_bk, const real *pre_bh, ptrdiff_t ld_pre, \
-                          int act, real *h_bh, ptrdiff_t ld_h);
+    /* A dense layer over packed weights of G gates x H units (the RNN step, the input projection, the \
+     * LSTM projection): out_bg (n x G*H, row stride ld_out) = act(pre_bg + v_bk W^T), v_bk rows       \
+     * ldv apart; pre_bg may be NULL, and ld_pre = 0 broadcasts one row (a bias) to every row.         \
+     * act: FRNN_ACT_TANH / RELU / IDENTITY. */                                                       \
+    void (*dense_##sfx)(ptrdiff_t n, ptrdiff_t G, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,   \
+                        ptrdiff_t K, const real *w_pkgu, const real *v_bk, ptrdiff_t ldv,            \
+                        const real *pre_bg, ptrdiff_t ld_pre, int act, real *out_bg, ptrdiff_t ld_out);
 
 /* One tier's kernels, float (f32) and double (f64). */
 typedef struct frnn_kernels {

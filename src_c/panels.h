@@ -1,48 +1,44 @@
-/* The fused recurrent step over packed panels (layout in fastrnn_kernels.h), for n batch rows: the dot products
- * of W_hh with the previous state and the gate math (gates.h) while they are in registers. Included by tier.h
- * once per precision inside each tier, after gates.h.
+/* Products with weights packed into panels (layout in fastrnn_kernels.h), for n rows, fused with what follows
+ * them while they are in registers: the gate math of a recurrent step (lstm_rec, gru_rec), or a bias and an
+ * activation (dense: the RNN step, the input projection, the LSTM projection). Included by tier.h once per
+ * precision inside each tier, after gates.h.
  *
- * Only units j_begin .. j_end-1 (whole panels): each panel's arithmetic is the same whichever range it is
- * in, so two threads that take one range each compute bitwise what one thread computes over 0 .. H-1.
+ * Only the units j_begin .. j_end-1 (whole panels): each panel's arithmetic is the same whichever range it is in,
+ * so threads that take one range each compute bitwise what one thread computes over 0 .. H-1.
  *
- * A panel covers PANEL units (64 bytes per gate) = NV native vectors. The dot products of one panel with
- * R rows of v land in acc[(r*G + g)*NV + q] (row r, gate g, vector q), then the gate math runs on them
- * while they are hot, so W_hh is streamed once per step and no gate pre-activation goes to memory.
+ * A panel covers PANEL units (64 bytes per gate) = NV native vectors per gate, A = G*NV vectors per k. Its dot
+ * products with the rows land in acc[r*A + a] (row r, vector a = gate*NV + q), then the epilogue runs on them.
  *
- * One row (R = 1, the streaming / B = 1 case) takes every gate of the panel in one pass over memory: per
- * k one broadcast of v[k] and G*NV FMAs on contiguous weights; S independent partial sums keep >= 8 FMA
- * chains in flight where the register file allows (an FMA has ~4 cycles of latency, 2 issue per cycle).
- * Several rows use a register block of R rows x one gate's NV vectors (AVX2 float: 6 x 2 ymm = 12
- * accumulators + 2 weight registers + 1 broadcast of the 16): each weight vector loaded once per k
- * serves R rows, the shape of a gemm micro-kernel, so small batches reach near the FMA peak without
- * BLAS copying all of W into its packing buffer at every step. G and R are constants after inlining,
- * so the sums live in registers. */
+ * One row (the streaming / B = 1 case, bound by reading the weights) takes every vector of the panel in one pass
+ * over memory, with S independent partial sums so >= 8 FMA chains are in flight. Several rows form a gemm
+ * micro-kernel: register blocks of R rows x C vectors (C the widest divisor of A leaving room for >= 3 rows in
+ * the tier's ACC accumulator registers), each weight vector loaded once per k for R rows. k is walked in chunks
+ * of KC, about 16 KB of panel, which stay in L1 while every block of rows passes over them; up to NSUP rows are
+ * held at once, and more take the panel again. So weights are packed once, at load, never per step.
+ */
 #define PANEL (FRNN_PANEL_BYTES / (ptrdiff_t)sizeof(REAL))
 #define NV (PANEL / LANES)
-/* Rows per register block: 12 accumulators (6 with AVX2, 3 with SSE2's 4-vector panels); BMAX bounds
- * every ISA's RMAX, for the sizes of the accumulator arrays. A panel's dot products are taken for up to
- * NSUP rows at once (24 rows x 4 gates x 64 bytes = 6 KB of accumulators on the stack). */
-#define RMAX (12 / NV)
-#define BMAX 6
-#define NSUP 24
+#define NSUP 48
+#define RMAX 8
 
-FRNN_ALWAYS_INLINE void FN(panel_dot)(const int G, ptrdiff_t K, const REAL *w_kgu, const REAL *v_k, VEC *acc)
+/* One row: acc[a] = sum_k w[k][a] * v[k] over the whole panel, S partial sums. */
+FRNN_ALWAYS_INLINE void FN(panel_dot)(const int A, ptrdiff_t K, const REAL *w_kgu, const REAL *v_k, VEC *acc)
 {
-    const int A = G * NV, S = A >= 8 ? 1 : A >= 4 ? 2 : 4;
-    VEC sum[4][4 * NV];
+    const int S = A >= 8 ? 1 : A >= 4 ? 2 : A >= 2 ? 4 : 8;
+    VEC sum[8][4 * 4];
     for (int s = 0; s < S; ++s)
         for (int a = 0; a < A; ++a) sum[s][a] = (VEC){0};
     ptrdiff_t k = 0;
     for (; k + S <= K; k += S) {
         for (int s = 0; s < S; ++s) {
             const VEC vk = FN(splat)(v_k[k + s]);
-            const REAL *w = w_kgu + (k + s) * G * PANEL;
+            const REAL *w = w_kgu + (k + s) * A * LANES;
             for (int a = 0; a < A; ++a) sum[s][a] += FN(load)(w + a * LANES, LANES) * vk;
         }
     }
     for (; k < K; ++k) {
         const VEC vk = FN(splat)(v_k[k]);
-        const REAL *w = w_kgu + k * G * PANEL;
+        const REAL *w = w_kgu + k * A * LANES;
         for (int a = 0; a < A; ++a) sum[0][a] += FN(load)(w + a * LANES, LANES) * vk;
     }
     for (int a = 0; a < A; ++a) {
@@ -51,20 +47,20 @@ FRNN_ALWAYS_INLINE void FN(panel_dot)(const int G, ptrdiff_t K, const REAL *w_kg
     }
 }
 
-/* Vectors c0 .. c0+C-1 of the panel (of A = G*NV per k) for R rows of v (row stride K): acc[r*A + c]. */
-FRNN_ALWAYS_INLINE void FN(dot_block)(const int G, const int R, const int C, int c0, ptrdiff_t K,
-                                      const REAL *w_kgu, const REAL *v_bk, VEC *acc)
+/* Vectors c0 .. c0+C-1 of the panel for R rows of v (row stride ldv), k in [k0, k1): acc[r*A + c0 + c] gets the
+ * sums (first chunk) or adds them. R and C are constants after inlining, so the sums live in registers. */
+FRNN_ALWAYS_INLINE void FN(dot_block)(const int A, const int R, const int C, int c0, ptrdiff_t k0, ptrdiff_t k1,
+                                      const REAL *w_kgu, const REAL *v_bk, ptrdiff_t ldv, VEC *acc, int first)
 {
-    const int A = G * NV;
-    VEC sum[BMAX][6];
+    VEC sum[RMAX][FRNN_ACC];
     for (int r = 0; r < R; ++r)
-        for (int c = 0; c < C; ++c) sum[r][c] = (VEC){0};
-    const REAL *w = w_kgu + c0 * LANES;
-    for (ptrdiff_t k = 0; k < K; ++k, w += G * PANEL) {
-        VEC wv[6];
+        for (int c = 0; c < C; ++c) sum[r][c] = first ? (VEC){0} : acc[r * A + c0 + c];
+    const REAL *w = w_kgu + k0 * A * LANES + c0 * LANES;
+    for (ptrdiff_t k = k0; k < k1; ++k, w += A * LANES) {
+        VEC wv[FRNN_ACC];
         for (int c = 0; c < C; ++c) wv[c] = FN(load)(w + c * LANES, LANES);
         for (int r = 0; r < R; ++r) {
-            const VEC vk = FN(splat)(v_bk[r * K + k]);
+            const VEC vk = FN(splat)(v_bk[r * ldv + k]);
             for (int c = 0; c < C; ++c) sum[r][c] += wv[c] * vk;
         }
     }
@@ -72,63 +68,56 @@ FRNN_ALWAYS_INLINE void FN(dot_block)(const int G, const int R, const int C, int
         for (int c = 0; c < C; ++c) acc[r * A + c0 + c] = sum[r][c];
 }
 
-/* A block of R = 2 or 3 rows alone: the panel's vectors C at a time, C the widest divisor of A with R*C <= 12,
- * so it still runs >= 8 independent FMA chains (one gate's NV vectors would give 4-6). */
-FRNN_ALWAYS_INLINE void FN(dot_short)(const int G, const int R, ptrdiff_t K, const REAL *w_kgu, const REAL *v_bk,
-                                      VEC *acc)
+/* Columns of a register block: the widest of 4, 3, 2, 1 that divides A and leaves room for 3 rows. */
+FRNN_ALWAYS_INLINE int FN(block_cols)(const int A)
 {
-    const int A = G * NV;
-    const int C = A % 6 == 0 && 6 * R <= 12 ? 6 : A % 4 == 0 && 4 * R <= 12 ? 4
-                : A % 3 == 0 && 3 * R <= 12 ? 3 : A % 2 == 0 && 2 * R <= 12 ? 2 : 1;
-    for (int c0 = 0; c0 < A; c0 += C) FN(dot_block)(G, R, C, c0, K, w_kgu, v_bk, acc);
+    return A % 4 == 0 && FRNN_ACC / 4 >= 3 ? 4 : A % 3 == 0 && FRNN_ACC / 3 >= 3 ? 3 : A % 2 == 0 ? 2 : 1;
 }
 
-/* The dot products of n (1..NSUP) rows with one panel, into acc[r*A + a]. Four rows and more go gate by gate
- * (one 64-byte line per k, K lines = 16 KB at K = 256, which stay in L1), every block of rows in turn, so a
- * block after the first reads the weights from L1, not L2; blocks of 4-6 rows x NV vectors keep >= 8 FMA
- * chains. */
-FRNN_ALWAYS_INLINE void FN(panel_dots)(const int G, ptrdiff_t n, ptrdiff_t K, const REAL *w_kgu, const REAL *v_bk,
-                                       VEC *acc)
+#define FRNN_ROWS_CASE(R) \
+    case R: FN(dot_block)(A, R, C, c0, k0, k1, w_kgu, v_bk + b0 * ldv, ldv, acc + b0 * A, k0 == 0); break;
+
+/* The dot products of n (1..NSUP) rows of v with one panel, into acc[r*A + a]. */
+FRNN_ALWAYS_INLINE void FN(panel_rows)(const int G, ptrdiff_t n, ptrdiff_t K, const REAL *w_kgu, const REAL *v_bk,
+                                       ptrdiff_t ldv, VEC *acc)
 {
-    const int A = G * NV;
+    const int A = G * NV, C = FN(block_cols)(A);
+    const int RB = FRNN_ACC / C < RMAX ? FRNN_ACC / C : RMAX;
+    const ptrdiff_t KC = 256 / G;
     if (n == 1) {
-        FN(panel_dot)(G, K, w_kgu, v_bk, acc);
+        FN(panel_dot)(A, K, w_kgu, v_bk, acc);
         return;
     }
-    if (n <= 3 || RMAX < 4) {
-        for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
-            R = n - b0 <= RMAX ? n - b0 : n - b0 == RMAX + 1 ? RMAX - 1 : RMAX;  /* no block of one row */
-            if (R == 1) FN(panel_dot)(G, K, w_kgu, v_bk + b0 * K, acc + b0 * A);
-            else if (R == 2) FN(dot_short)(G, 2, K, w_kgu, v_bk + b0 * K, acc + b0 * A);
-            else FN(dot_short)(G, 3, K, w_kgu, v_bk + b0 * K, acc + b0 * A);
-        }
+    if (K == 0) {
+        for (ptrdiff_t a = 0; a < n * A; ++a) acc[a] = (VEC){0};
         return;
     }
-    const ptrdiff_t blocks = (n + RMAX - 1) / RMAX;
-    for (int g = 0; g < G; ++g) {
-        for (ptrdiff_t b = 0, b0 = 0, R; b < blocks; ++b, b0 += R) {
-            R = n / blocks + (b < n % blocks);  /* near-equal blocks: 16 rows as 6 + 5 + 5, 8 as 4 + 4 */
-            const REAL *v = v_bk + b0 * K;
-            VEC *out = acc + b0 * A;
-            switch (R) {
-            case 3: FN(dot_block)(G, 3, NV, g * NV, K, w_kgu, v, out); break;
-            case 4: FN(dot_block)(G, 4, NV, g * NV, K, w_kgu, v, out); break;
-            case 5: FN(dot_block)(G, 5, NV, g * NV, K, w_kgu, v, out); break;
-            default: FN(dot_block)(G, 6, NV, g * NV, K, w_kgu, v, out); break;
+    const ptrdiff_t blocks = (n + RB - 1) / RB;
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += KC) {
+        const ptrdiff_t k1 = k0 + KC < K ? k0 + KC : K;
+        for (int c0 = 0; c0 < A; c0 += C) {
+            for (ptrdiff_t b = 0, b0 = 0, R; b < blocks; ++b, b0 += R) {
+                R = n / blocks + (b < n % blocks);  /* near-equal blocks: 8 rows as 4 + 4, not 6 + 2 */
+                switch (R) {
+                    FRNN_ROWS_CASE(1) FRNN_ROWS_CASE(2) FRNN_ROWS_CASE(3) FRNN_ROWS_CASE(4)
+                    FRNN_ROWS_CASE(5) FRNN_ROWS_CASE(6) FRNN_ROWS_CASE(7) FRNN_ROWS_CASE(8)
+                }
             }
         }
     }
 }
 
-static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,
-                         ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
-                         const REAL *gates_bg, ptrdiff_t ld_gates, REAL *c_bh, REAL *h_bh)
+#undef FRNN_ROWS_CASE
+
+static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K,
+                         const REAL *w_pkgu, const REAL *v_bk, const REAL *gates_bg, ptrdiff_t ld_gates,
+                         const REAL *c_prev_bh, REAL *c_bh, REAL *h_bh)
 {
     for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * 4 * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;
-            FN(panel_dots)(4, R, K, w_pkgu + j0 * K * 4, v_bk + b0 * K, a);
+            FN(panel_rows)(4, R, K, w_pkgu + j0 * K * 4, v_bk + b0 * K, K, a);
             for (ptrdiff_t r = 0; r < R; ++r) {
                 const VEC *ar = a + r * 4 * NV;
                 for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
@@ -136,7 +125,7 @@ static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t 
                     const REAL *g = gates_bg + (b0 + r) * ld_gates + j;
                     FN(lstm_cell)(ar[q] + FN(load)(g, m), ar[NV + q] + FN(load)(g + H, m),
                                   ar[2 * NV + q] + FN(load)(g + 2 * H, m), ar[3 * NV + q] + FN(load)(g + 3 * H, m),
-                                  c_bh + row + j, h_bh + row + j, m);
+                                  c_prev_bh + row + j, c_bh + row + j, h_bh + row + j, m);
                 }
             }
         }
@@ -151,7 +140,7 @@ static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * 3 * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;
-            FN(panel_dots)(3, R, H, w_pkgu + j0 * H * 3, h_prev_bh + b0 * H, a);
+            FN(panel_rows)(3, R, H, w_pkgu + j0 * H * 3, h_prev_bh + b0 * H, H, a);
             for (ptrdiff_t r = 0; r < R; ++r) {
                 const VEC *ar = a + r * 3 * NV;
                 for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
@@ -166,29 +155,43 @@ static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j
     }
 }
 
-static void FN(rnn_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,
-                        ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk,
-                        const REAL *pre_bh, ptrdiff_t ld_pre, int act, REAL *h_bh, ptrdiff_t ld_h)
+/* out_bg (n x G*H, row stride ld_out) = act(pre_bg + v_bk W^T) for W of G gates x H units packed in panels;
+ * pre_bg (row stride ld_pre; 0 broadcasts one row, a bias) may be NULL. */
+FRNN_ALWAYS_INLINE void FN(dense_g)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,
+                                    ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk, ptrdiff_t ldv,
+                                    const REAL *pre_bg, ptrdiff_t ld_pre, int act, REAL *out_bg, ptrdiff_t ld_out)
 {
     for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
-            VEC a[NSUP * NV];
+            VEC a[NSUP * 4 * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;
-            FN(panel_dots)(1, R, K, w_pkgu + j0 * K, v_bk + b0 * K, a);
+            FN(panel_rows)(G, R, K, w_pkgu + j0 * K * G, v_bk + b0 * ldv, ldv, a);
             for (ptrdiff_t r = 0; r < R; ++r) {
-                for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
-                    ptrdiff_t j = j0 + q * LANES, m = H - j;
-                    VEC v = a[r * NV + q];
-                    if (pre_bh) v += FN(load)(pre_bh + (b0 + r) * ld_pre + j, m);
-                    FN(store)(h_bh + (b0 + r) * ld_h + j, FN(rnn_act)(v, act), m);
+                for (int g = 0; g < G; ++g) {
+                    for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
+                        ptrdiff_t j = g * H + j0 + q * LANES, m = H - (j0 + q * LANES);
+                        VEC v = a[(r * G + g) * NV + q];
+                        if (pre_bg) v += FN(load)(pre_bg + (b0 + r) * ld_pre + j, m);
+                        FN(store)(out_bg + (b0 + r) * ld_out + j, FN(rnn_act)(v, act), m);
+                    }
                 }
             }
         }
     }
 }
 
-#undef NSUP
-#undef BMAX
+static void FN(dense)(ptrdiff_t n, ptrdiff_t G, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K,
+                      const REAL *w_pkgu, const REAL *v_bk, ptrdiff_t ldv, const REAL *pre_bg, ptrdiff_t ld_pre,
+                      int act, REAL *out_bg, ptrdiff_t ld_out)
+{
+    switch (G) {  /* the gate count a constant of each copy, so its register blocks are too */
+    case 4: FN(dense_g)(4, n, H, j_begin, j_end, K, w_pkgu, v_bk, ldv, pre_bg, ld_pre, act, out_bg, ld_out); break;
+    case 3: FN(dense_g)(3, n, H, j_begin, j_end, K, w_pkgu, v_bk, ldv, pre_bg, ld_pre, act, out_bg, ld_out); break;
+    default: FN(dense_g)(1, n, H, j_begin, j_end, K, w_pkgu, v_bk, ldv, pre_bg, ld_pre, act, out_bg, ld_out); break;
+    }
+}
+
 #undef RMAX
+#undef NSUP
 #undef NV
 #undef PANEL

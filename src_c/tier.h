@@ -1,5 +1,6 @@
-/* One tier's kernels: included by its file (tier_<name>.c) with ISA (the tier's name) and FRNN_VB (its vector
- * bytes) defined, after the tier's `#pragma GCC target`, so every function below gets that target. Instantiates
+/* One tier's kernels: included by its file (tier_<name>.c) with ISA (the tier's name), FRNN_VB (its vector bytes)
+ * and FRNN_ACC (accumulator registers a register block may use) defined, after the tier's `#pragma GCC target`,
+ * so every function below gets that target. Instantiates
  * the bodies for float and double and defines the tier's table, frnn_kernels_<name>.
  */
 #include <stddef.h>
@@ -30,9 +31,8 @@
 #define TIER_STR(x) TIER_STR_(x)
 #define TIER_KERNELS(sfx, isa)                                                                          \
     .sigmoid_##sfx = sigmoid_n_##sfx##_##isa, .tanh_##sfx = tanh_n_##sfx##_##isa,                       \
-    .lstm_step_##sfx = lstm_step_##sfx##_##isa, .gru_step_##sfx = gru_step_##sfx##_##isa,               \
-    .rnn_step_##sfx = rnn_step_##sfx##_##isa, .lstm_rec_##sfx = lstm_rec_##sfx##_##isa,                 \
-    .gru_rec_##sfx = gru_rec_##sfx##_##isa, .rnn_rec_##sfx = rnn_rec_##sfx##_##isa
+    .lstm_rec_##sfx = lstm_rec_##sfx##_##isa, .gru_rec_##sfx = gru_rec_##sfx##_##isa,                   \
+    .dense_##sfx = dense_##sfx##_##isa
 #define TIER_TABLE_(isa) \
     const frnn_kernels frnn_kernels_##isa = {.name = TIER_STR(isa), TIER_KERNELS(f32, isa), TIER_KERNELS(f64, isa)};
 #define TIER_TABLE(isa) TIER_TABLE_(isa)

@@ -4,5 +4,6 @@
 #pragma GCC target("avx2,fma")
 #define ISA avx2
 #define FRNN_VB 32
+#define FRNN_ACC 12
 #include "tier.h"
 #endif

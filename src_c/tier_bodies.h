@@ -7,6 +7,8 @@
 #undef FN
 #undef FN_
 #undef FN__
+#undef PASTE
+#undef PASTE_
 #undef REAL
 #undef SFX
 #undef VEC

@@ -1,42 +1,87 @@
-/* One persistent worker thread, so a bidirectional layer can run its two directions at once.
+/* One persistent worker thread, teamed with one caller at a time (see worker.h for the contract).
  *
- * Created on first use and kept: a thread per call would cost tens of microseconds, the worker's wake-up a few.
- * One caller at a time owns it (a trylock); a caller that finds it busy (another Python thread is in a parallel
- * region) runs both tasks itself (frnn_run_pair) or takes its single-threaded path (frnn_try_run_pair: tasks
- * that meet at a barrier cannot run one after the other), so the engine never has more threads in flight
- * than the budget allows.
- * After fork() the child has no worker: the at-fork handler forgets it, and the child starts its own.
- * Plain C99 + POSIX threads: no Python, no allocation beyond the thread itself.
+ * Chunks are claimed from one 64-bit word, seq:24 | n:20 | next:20: the leader publishes a phase by storing
+ * (seq, n, 0), and the leader and the worker each fetch_add it and run chunk `next` while next < n. A claimer
+ * decodes seq, n and next from its own fetch_add, so it never acts on a later phase's size; a phase cannot end
+ * (nor its function change) while a claimed chunk runs, because the leader waits for the worker's count of
+ * finished chunks before it returns.
+ *
+ * Never worse than one thread: the leader does not wait for the worker to start; it only waits for chunks the
+ * worker has claimed. When such a wait runs long (the worker's core is busy with another process and the worker
+ * was preempted mid-chunk), the worker is deemed late and the next calls run alone, twice as many after each late
+ * call in a row (up to MAX_BACKOFF), so a busy core costs a few probes, not every step.
+ *
+ * The worker spins SPIN_NS after its last chunk (a phase of the next step, or the next streaming call, comes
+ * within microseconds), then sleeps on a condition variable; a leader that finds it asleep signals it and goes on
+ * with the chunks meanwhile. After fork() the child has no worker: the at-fork handler forgets it.
  */
 #include <pthread.h>
-#include <sched.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "worker.h"
 
-static pthread_mutex_t owner = PTHREAD_MUTEX_INITIALIZER;  /* held by the caller using the worker */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;   /* guards the fields below */
+#define SPIN_NS 100000L        /* the worker's spin after its last chunk, before it sleeps */
+#define LATE_MIN_NS 20000L     /* a wait for the worker this long (and 4x a chunk of the leader's) is late */
+#define MAX_BACKOFF 256
+
+#define SEQ(w) ((w) >> 40)
+#define NCH(w) (((w) >> 20) & 0xfffff)
+#define IDX(w) ((w) & 0xfffff)
+
+static pthread_mutex_t owner = PTHREAD_MUTEX_INITIALIZER;  /* held by the team's leader */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;   /* guards the sleep */
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t finished = PTHREAD_COND_INITIALIZER;
-static frnn_task_fn task;
-static void *task_arg;
-static int pending, done;
-static int started;  /* 0 never tried, 1 running, -1 pthread_create failed */
+
+static uint64_t claim;                  /* atomic */
+static frnn_chunk_fn phase_fn;          /* written by the leader before it publishes a phase */
+static void *phase_ctx;
+static long worker_done;                /* atomic: chunks the worker finished in this phase */
+static int sleeping;                    /* atomic */
+static int started;                     /* 0 never tried, 1 running, -1 pthread_create failed */
+/* The leader's own state (under `owner`): */
+static int in_team, late_in_team;
+static uint64_t seq;
+static long backoff_left, backoff_next = 1;
+static long shared_phases, backoffs;
+
+static long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#endif
+}
 
 static void *worker_main(void *unused)
 {
     (void)unused;
-    for (;;) {
+    long idle_since = now_ns();
+    for (unsigned spins = 0;; ++spins) {
+        uint64_t w = __atomic_load_n(&claim, __ATOMIC_ACQUIRE);
+        if (IDX(w) < NCH(w)) {
+            uint64_t got = __atomic_fetch_add(&claim, 1, __ATOMIC_ACQ_REL);
+            if (IDX(got) < NCH(got)) {
+                phase_fn(phase_ctx, (long)IDX(got));
+                __atomic_fetch_add(&worker_done, 1, __ATOMIC_RELEASE);
+            }
+            idle_since = now_ns();
+            continue;
+        }
+        cpu_relax();
+        if (spins % 64 || now_ns() - idle_since < SPIN_NS) continue;
         pthread_mutex_lock(&lock);
-        while (!pending) pthread_cond_wait(&wake, &lock);
-        frnn_task_fn fn = task;
-        void *arg = task_arg;
-        pending = 0;
+        __atomic_store_n(&sleeping, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&claim, __ATOMIC_SEQ_CST) == w) pthread_cond_wait(&wake, &lock);
+        __atomic_store_n(&sleeping, 0, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&lock);
-        fn(arg);
-        pthread_mutex_lock(&lock);
-        done = 1;
-        pthread_cond_signal(&finished);
-        pthread_mutex_unlock(&lock);
+        idle_since = now_ns();
     }
     return NULL;
 }
@@ -48,9 +93,10 @@ static void forget_worker_in_child(void)
     owner = fresh_mutex;
     lock = fresh_mutex;
     wake = fresh_cond;
-    finished = fresh_cond;
-    pending = done = 0;
-    started = 0;
+    claim = 0;
+    worker_done = sleeping = started = in_team = late_in_team = 0;
+    backoff_left = 0;
+    backoff_next = 1;
 }
 
 static int ensure_started(void)  /* called with `owner` held */
@@ -68,50 +114,71 @@ static int ensure_started(void)  /* called with `owner` held */
     return started == 1;
 }
 
-int frnn_try_run_pair(frnn_task_fn fn, void *arg_here, void *arg_worker)
+int frnn_team_begin(void)
 {
     if (pthread_mutex_trylock(&owner) != 0) return 0;
+    if (backoff_left > 0) {
+        --backoff_left;
+        ++backoffs;
+        pthread_mutex_unlock(&owner);
+        return 0;
+    }
     if (!ensure_started()) {
         pthread_mutex_unlock(&owner);
         return 0;
     }
-    pthread_mutex_lock(&lock);
-    task = fn;
-    task_arg = arg_worker;
-    pending = 1;
-    done = 0;
-    pthread_cond_signal(&wake);
-    pthread_mutex_unlock(&lock);
-    fn(arg_here);
-    pthread_mutex_lock(&lock);
-    while (!done) pthread_cond_wait(&finished, &lock);
-    pthread_mutex_unlock(&lock);
-    pthread_mutex_unlock(&owner);
+    in_team = 1;
+    late_in_team = 0;
     return 1;
 }
 
-void frnn_run_pair(frnn_task_fn fn, void *arg_here, void *arg_worker)
+void frnn_team_end(void)
 {
-    if (!frnn_try_run_pair(fn, arg_here, arg_worker)) {
-        fn(arg_here);
-        fn(arg_worker);
+    if (late_in_team) {
+        backoff_left = backoff_next;
+        backoff_next = backoff_next * 2 < MAX_BACKOFF ? backoff_next * 2 : MAX_BACKOFF;
+    } else {
+        backoff_next = 1;
+    }
+    in_team = 0;
+    pthread_mutex_unlock(&owner);
+}
+
+void frnn_team_run(frnn_chunk_fn fn, void *ctx, long n)
+{
+    if (!in_team || n <= 1 || late_in_team) {
+        for (long i = 0; i < n; ++i) fn(ctx, i);
+        return;
+    }
+    phase_fn = fn;
+    phase_ctx = ctx;
+    __atomic_store_n(&worker_done, 0, __ATOMIC_RELAXED);
+    seq = (seq + 1) & 0xffffff;
+    __atomic_store_n(&claim, seq << 40 | (uint64_t)n << 20, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&sleeping, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&lock);
+        pthread_cond_signal(&wake);
+        pthread_mutex_unlock(&lock);
+    }
+    long mine = 0, start = now_ns();
+    for (;;) {
+        uint64_t got = __atomic_fetch_add(&claim, 1, __ATOMIC_ACQ_REL);
+        if (IDX(got) >= NCH(got)) break;
+        fn(ctx, (long)IDX(got));
+        ++mine;
+    }
+    if (mine == n) return;
+    ++shared_phases;
+    long waited_from = now_ns(), chunk_ns = mine ? (waited_from - start) / mine : 0;
+    for (unsigned spins = 0; __atomic_load_n(&worker_done, __ATOMIC_ACQUIRE) < n - mine; ++spins) {
+        cpu_relax();
+        if (!late_in_team && spins % 64 == 0) {
+            long waited = now_ns() - waited_from;
+            late_in_team = waited > LATE_MIN_NS && waited > 4 * chunk_ns;
+        }
     }
 }
 
-/* Two-party barrier: each side publishes how many barriers it has reached in its own cache line and spins
- * until the other has reached as many. No read-modify-write, so the only traffic is one line each way.
- * Spinning, not sleeping: a step of the split time loop takes 10-600 us and a futex wake-up tens. After ~2000
- * pauses (tens of us: far more than the two halves of a step ever differ on idle cores) it yields the CPU at
- * every try, so another runnable thread on this core (the other side itself, if both share one CPU) gets it. */
-void frnn_barrier_wait(frnn_barrier *b, int side, long *reached)
-{
-    long mine = ++*reached;
-    long spins = 0;
-    __atomic_store_n(&b->count[side * FRNN_BARRIER_STRIDE], mine, __ATOMIC_RELEASE);
-    while (__atomic_load_n(&b->count[(1 - side) * FRNN_BARRIER_STRIDE], __ATOMIC_ACQUIRE) < mine) {
-        if (++spins > 2000) sched_yield();
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-        else __builtin_ia32_pause();
-#endif
-    }
-}
+long frnn_team_shared_phases(void) { return shared_phases; }
+
+long frnn_team_backoffs(void) { return backoffs; }

@@ -1,21 +1,25 @@
-/* fastrnn's one persistent worker thread (worker.c) and the spinning barrier its two sides meet at.
- * Plain C99 + POSIX threads: no Python, no allocation beyond the thread itself. */
+/* fastrnn's one persistent worker thread, which forms a team of two with a caller (worker.c).
+ * Plain C99 + POSIX threads + GCC atomics: no Python, no allocation beyond the thread itself.
+ *
+ * A team runs phases: frnn_team_run(fn, ctx, n) runs fn(ctx, i) for every chunk i in 0..n-1 and returns when all
+ * are done. The caller and the worker claim chunks from one counter, so a worker that is late (asleep, or its core
+ * busy with another process) simply takes fewer or none: the caller never waits for it to start, only for a chunk
+ * it has claimed to finish. Chunks of one phase must be independent; a phase starts after the previous one ended.
+ */
 #ifndef FASTRNN_WORKER_H
 #define FASTRNN_WORKER_H
 
-/* Run fn(arg_here) on the calling thread and fn(arg_worker) on the worker, returning when both are done. If
- * the worker is busy with another caller or cannot be started, runs both here, one after the other. */
-typedef void (*frnn_task_fn)(void *arg);
-void frnn_run_pair(frnn_task_fn fn, void *arg_here, void *arg_worker);
-/* The same, but when the worker is busy or cannot be started runs nothing and returns 0 (1: both ran). For
- * tasks that wait for each other (frnn_barrier_wait), which must run at once or not at all. */
-int frnn_try_run_pair(frnn_task_fn fn, void *arg_here, void *arg_worker);
+typedef void (*frnn_chunk_fn)(void *ctx, long chunk);
 
-/* A spinning barrier for the two sides (0: the caller, 1: the worker) of one frnn_try_run_pair: zero it
- * before the run; each side keeps its own count of barriers reached (*reached, starting at 0). Each side's
- * count sits in its own 64-byte line. */
-#define FRNN_BARRIER_STRIDE 16
-typedef struct frnn_barrier { long count[2 * FRNN_BARRIER_STRIDE]; } frnn_barrier;
-void frnn_barrier_wait(frnn_barrier *b, int side, long *reached);
+/* Own the worker for one call: 1 if this caller now leads a team (end it with frnn_team_end), 0 if not (the
+ * worker is busy with another caller, cannot be started, or is backing off after being late: run alone). */
+int frnn_team_begin(void);
+/* Run chunks 0..n-1 (n < 2^20) of fn on the team, or all on this thread when called outside a team. */
+void frnn_team_run(frnn_chunk_fn fn, void *ctx, long n);
+void frnn_team_end(void);
+
+/* Tests: phases run with the worker taking at least one chunk so far; calls refused while backing off. */
+long frnn_team_shared_phases(void);
+long frnn_team_backoffs(void);
 
 #endif

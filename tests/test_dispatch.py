@@ -1,11 +1,11 @@
 """Every kernel path the engine can take on this machine, against the numpy oracle (tests/reference.py; torch
 for the packed-sequence path).
 
-Paths (each at 1 and 2 engine threads): kernel tier (every tier this CPU runs) x recurrent step (the fused packed-panel
-kernel for every row count, for one row only with BLAS beyond, or BLAS + gate kernel throughout), for every
-cell kind, one and several batch rows (register blocks of every height, variable lengths shrinking the active
-rows across the crossover), one step (the input projection through the panels) and several, sizes with panel
-tails. FASTRNN_ISA is checked in a subprocess, since it is read at import.
+Paths: kernel tier (every tier this CPU runs) x blocks of input projection (one step per block, or the whole
+sequence at once) x threads (1; 2 with the steps split into chunks shared with the worker; 2 with the two directions
+at once), for every cell kind, one and several batch rows (register blocks of every height, variable lengths
+shrinking the active rows), one step and several, sizes with panel tails. FASTRNN_ISA is checked in a subprocess,
+since it is read at import.
 """
 from __future__ import annotations
 
@@ -20,24 +20,22 @@ from conftest import KINDS, assert_close, make_module, make_pair, randn, run_ref
 
 from fastrnn import _engine
 
-# (packed_max_bytes, packed_max_rows) that force each path
-RECURRENT = {"packed": (1 << 62, 1 << 30), "packed1": (1 << 62, 1), "packed4": (1 << 62, 4), "blas": (0, 0)}
-
-
-@pytest.fixture(params=list(RECURRENT))
-def recurrent(request):
-    max_bytes, max_rows = RECURRENT[request.param]
-    with tuned(packed_max_bytes=max_bytes, packed_max_rows=max_rows):
+@pytest.fixture(params=["step_blocks", "one_block"])
+def blocks(request):
+    """The input projection one step at a time (a block of one step) or the whole sequence at once."""
+    with tuned(block_bytes=1 if request.param == "step_blocks" else 1 << 40):
         yield request.param
 
 
-@pytest.fixture(params=[1, 2])
+@pytest.fixture(params=["1", "2_split", "2_directions"])
 def threads(request):
-    """1 or 2 engine threads; with 2 the directions of a bidirectional layer run at once however small."""
+    """One thread; two with every step split into chunks; two with the directions at once (however small)."""
     import fastrnn
     before = fastrnn.get_num_threads()
-    fastrnn.set_num_threads(request.param)
-    with tuned(parallel_min_flops=0):
+    fastrnn.set_num_threads(1 if request.param == "1" else 2)
+    split = 0 if request.param == "2_split" else 1e30
+    with tuned(parallel_min_flops=0 if request.param == "2_directions" else 1e30, split_min_step_flops=split,
+               split_min_call_flops=split, split_chunks=3):
         yield request.param
     fastrnn.set_num_threads(before)
 
@@ -46,24 +44,23 @@ def threads(request):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("T,B,H,bidirectional", [(1, 1, 17, False), (9, 1, 33, True), (6, 3, 40, False),
                                                  (5, 1, 64, False), (1, 13, 21, False), (4, 7, 16, True)])
-def test_path_matches_oracle(isa, recurrent, threads, dtype, kind, T, B, H, bidirectional, rng, seed):
+def test_path_matches_oracle(isa, blocks, threads, dtype, kind, T, B, H, bidirectional, rng, seed):
     fmod = make_module(kind, rng, dtype, input_size=11, hidden_size=H, num_layers=2, bidirectional=bidirectional)
-    assert all(layer.recurrent == recurrent.rstrip("14") for layer in fmod._layers)
     x = randn(rng, (T, B, 11), dtype, scale=2.0)
     states = [randn(rng, shape, dtype) for shape in state_shapes(kind, 2, bidirectional, B, H)]
     want_out, want_states = run_reference(fmod, x, states, kind)
     hx = tuple(states) if len(states) == 2 else states[0]
     out, got = fmod(x, hx)
     got_states = list(got) if isinstance(got, tuple) else [got]
-    where = f"isa={isa} recurrent={recurrent} threads={threads} {kind} T={T} B={B} H={H}"
+    where = f"isa={isa} blocks={blocks} threads={threads} {kind} T={T} B={B} H={H}"
     assert_close(out, want_out, dtype, where + " out", seed)
     for g, w in zip(got_states, want_states):
         assert_close(g, w, dtype, where + " state", seed)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_path_with_lengths_matches_torch(isa, recurrent, threads, kind, rng, seed):
-    """Active rows shrink from 9 to 1 over the sequence, crossing every path's row crossover."""
+def test_path_with_lengths_matches_torch(isa, blocks, threads, kind, rng, seed):
+    """Active rows shrink from 9 to 1 over the sequence: every register block height, then the one-row kernel."""
     torch = pytest.importorskip("torch")
     T, B, H = 9, 9, 20
     tmod, fmod = make_pair(kind, rng, np.float32, input_size=5, hidden_size=H, bidirectional=True)
@@ -76,11 +73,11 @@ def test_path_with_lengths_matches_torch(isa, recurrent, threads, kind, rng, see
     with torch.no_grad():
         t_out, _ = tmod(packed)
     want, _ = torch.nn.utils.rnn.pad_packed_sequence(t_out, total_length=T)
-    assert_close(out, want.numpy(), np.float32, f"isa={isa} recurrent={recurrent} threads={threads} {kind} lengths",
+    assert_close(out, want.numpy(), np.float32, f"isa={isa} blocks={blocks} threads={threads} {kind} lengths",
                  seed)
 
 
-def test_paths_propagate_nan_and_saturate(isa, recurrent):
+def test_paths_propagate_nan_and_saturate(isa, blocks):
     """Deep saturation gives finite exact-limit values on every path; a NaN input poisons only its row."""
     import fastrnn
     lstm = fastrnn.LSTM(4, 20)

@@ -1,5 +1,6 @@
-"""The engine's C gate kernels against tests/reference.py, directly: a failure here is in src_c/, not in the
-time loop, the BLAS seam or the weight layout. No torch needed."""
+"""The engine's C kernels against tests/reference.py, directly: the fused recurrent steps (dot products with packed
+weights and the gate math), the dense kernel, the activations. A failure here is in src_c/, not in the time loop or
+the weight layout. Every tier the CPU runs (the `isa` fixture); no torch needed."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,10 @@ from conftest import assert_close, randn
 from fastrnn import _engine
 
 DTYPES = [np.float32, np.float64]
-# (n rows, H): edges, odd sizes (vector tails), one larger.
-SIZES = [(1, 1), (1, 7), (3, 1), (5, 17), (2, 33), (4, 130)]
+# (n rows, H, K): one row (the streaming kernel), register blocks of every height, more rows than the kernel holds
+# at once (48), unit tails (H not a multiple of a panel), K over several chunks (chunks of 64 k for LSTM).
+SIZES = [(1, 1, 3), (1, 37, 70), (2, 17, 5), (3, 16, 16), (5, 33, 9), (7, 20, 130), (13, 40, 64), (50, 19, 21),
+         (64, 8, 300)]
 
 
 def _saturating(rng, shape, dtype, scale):
@@ -24,54 +27,74 @@ def _saturating(rng, shape, dtype, scale):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n,H", SIZES)
+@pytest.mark.parametrize("n,H,K", SIZES)
+def test_lstm_step_kernel(isa, dtype, n, H, K, rng, seed):
+    w = randn(rng, (4 * H, K), dtype, scale=1 / np.sqrt(K))
+    v = randn(rng, (n, K), dtype)
+    gates = _saturating(rng, (n, 4 * H), dtype, 2.0)
+    c = randn(rng, (n, H), dtype, scale=3.0)
+    pre = gates.astype(np.float64) + v.astype(np.float64) @ w.astype(np.float64).T
+    want_c, want_h = reference.lstm_gates(pre, c.astype(np.float64))
+    h = _engine._kernel_lstm_rec(w, v, gates, c)
+    where = f"lstm isa={isa} n={n} H={H} K={K}"
+    assert_close(c, want_c, dtype, where + " c", seed)
+    assert_close(h, want_h, dtype, where + " h", seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,H", [(1, 1), (1, 7), (3, 1), (5, 17), (2, 33), (4, 130)])
 @pytest.mark.parametrize("scale", [1.0, 8.0])
-def test_lstm_kernel(dtype, n, H, scale, rng, seed):
+def test_lstm_gate_math_alone(dtype, n, H, scale, rng, seed):
+    """K = 0: the fused kernel is the gate math on its pre-activations, deep saturation included."""
     gates = _saturating(rng, (n, 4 * H), dtype, scale)
     c = randn(rng, (n, H), dtype, scale)
-    h = randn(rng, (n, H), dtype)  # garbage on entry: the kernel must overwrite it
     want_c, want_h = reference.lstm_gates(gates, c.astype(np.float64))
     gates_before = gates.copy()
-    _engine._kernel_lstm_step(gates, c, h)
-    assert_close(c, want_c, dtype, f"lstm kernel c n={n} H={H}", seed)
-    assert_close(h, want_h, dtype, f"lstm kernel h n={n} H={H}", seed)
+    h = _engine._kernel_lstm_rec(np.zeros((4 * H, 0), dtype), np.zeros((n, 0), dtype), gates, c)
+    assert_close(c, want_c, dtype, f"lstm gates c n={n} H={H}", seed)
+    assert_close(h, want_h, dtype, f"lstm gates h n={n} H={H}", seed)
     assert np.array_equal(gates, gates_before), "the LSTM kernel must not write its gates"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n,H", SIZES)
+@pytest.mark.parametrize("n,H,K", SIZES)
 @pytest.mark.parametrize("with_b_hn", [False, True])
-def test_gru_kernel(dtype, n, H, with_b_hn, rng, seed):
+def test_gru_step_kernel(isa, dtype, n, H, K, with_b_hn, rng, seed):
+    w = randn(rng, (3 * H, H), dtype, scale=2 / np.sqrt(H))
+    h_prev = randn(rng, (n, H), dtype)
     gx = _saturating(rng, (n, 3 * H), dtype, 3.0)
-    gh = _saturating(rng, (n, 3 * H), dtype, 3.0)
     b_hn = randn(rng, (H,), dtype) if with_b_hn else None
-    h = randn(rng, (n, H), dtype)
-    want = reference.gru_gates(gx, gh, b_hn, h.astype(np.float64))
-    _engine._kernel_gru_step(gx, gh, b_hn, h)
-    assert_close(h, want, dtype, f"gru kernel n={n} H={H} b_hn={with_b_hn}", seed)
+    gh = h_prev.astype(np.float64) @ w.astype(np.float64).T
+    want = reference.gru_gates(gx, gh, b_hn, h_prev.astype(np.float64))
+    got = _engine._kernel_gru_rec(w, h_prev, gx, b_hn)
+    assert_close(got, want, dtype, f"gru isa={isa} n={n} H={H} b_hn={with_b_hn}", seed)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n,H", SIZES)
-@pytest.mark.parametrize("relu", [False, True])
-def test_rnn_kernel(dtype, n, H, relu, rng, seed):
-    pre = _saturating(rng, (n, H), dtype, 4.0)
-    h = randn(rng, (n, H), dtype)
-    want = reference.rnn_gates(pre, relu)
-    _engine._kernel_rnn_step(pre, relu, h)
-    assert_close(h, want, dtype, f"rnn kernel relu={relu} n={n} H={H}", seed)
+@pytest.mark.parametrize("n,H,K", SIZES)
+@pytest.mark.parametrize("G", [1, 3, 4])
+@pytest.mark.parametrize("act", ["identity", "tanh", "relu"])
+@pytest.mark.parametrize("pre_rows", [None, 1, "n"])
+def test_dense_kernel(isa, dtype, n, H, K, G, act, pre_rows, rng, seed):
+    w = randn(rng, (G * H, K), dtype, scale=1 / np.sqrt(K))
+    v = randn(rng, (n, K), dtype)
+    pre = None if pre_rows is None else randn(rng, (n if pre_rows == "n" else 1, G * H), dtype)
+    want = v.astype(np.float64) @ w.astype(np.float64).T + (0 if pre is None else pre.astype(np.float64))
+    want = {"identity": want, "tanh": reference.tanh(want), "relu": reference.relu(want)}[act]
+    got = _engine._kernel_dense(w, G, v, pre, act)
+    assert_close(got, want, dtype, f"dense isa={isa} G={G} n={n} H={H} K={K} act={act} pre={pre_rows}", seed)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
-def test_activation_kernel(dtype, name, rng, seed):
+def test_activation_kernel(isa, dtype, name, rng, seed):
     special = [0.0, -0.0, 1e-30, -1e-30, 9.0, -9.0, 17.0, -17.0, 20.0, -20.0, 40.0, -40.0, 88.0, -88.0, 90.0,
                -90.0, 100.0, -100.0, 700.0, -700.0, 1e30, -1e30, np.inf, -np.inf, np.nan]
     x = np.concatenate([randn(rng, 301, dtype, scale=12.0), np.array(special, dtype=dtype)]).astype(dtype)
     want = getattr(reference, name)(x)
     got = x.copy()
     _engine._kernel_activation(name, got)
-    assert_close(got, want, dtype, f"{name} kernel", seed)
+    assert_close(got, want, dtype, f"{name} kernel isa={isa}", seed)
     finite = ~np.isnan(x)
     lo, hi = (0.0, 1.0) if name == "sigmoid" else (-1.0, 1.0)
     assert np.all((got[finite] >= lo) & (got[finite] <= hi)), f"{name} left [{lo}, {hi}] (seed={seed})"
@@ -92,38 +115,40 @@ def test_activation_kernel_2d_and_empty(dtype, rng, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_kernels_propagate_nan(dtype, rng):
-    H = 5
+def test_kernels_propagate_nan(isa, dtype, rng):
+    H, K = 21, 6
     gates = randn(rng, (2, 4 * H), dtype)
     gates[0, 2 * H + 1] = np.nan  # g of row 0, unit 1
-    c, h = randn(rng, (2, H), dtype), np.zeros((2, H), dtype)
-    _engine._kernel_lstm_step(gates, c, h)
+    c = randn(rng, (2, H), dtype)
+    h = _engine._kernel_lstm_rec(randn(rng, (4 * H, K), dtype), randn(rng, (2, K), dtype), gates, c)
     assert np.isnan(c[0, 1]) and np.isnan(h[0, 1])
     assert np.isfinite(c[1]).all() and np.isfinite(h[1]).all() and np.isfinite(np.delete(h[0], 1)).all()
 
-    pre = randn(rng, (1, H), dtype)
-    pre[0, 3] = np.nan
-    for relu in (False, True):
-        out = np.zeros((1, H), dtype)
-        _engine._kernel_rnn_step(pre, relu, out)
-        assert np.isnan(out[0, 3]) and np.isfinite(np.delete(out[0], 3)).all(), f"relu={relu}"
+    v = randn(rng, (1, K), dtype)
+    v[0, 3] = np.nan  # poisons every unit of that row
+    for act in ("tanh", "relu", "identity"):
+        out = _engine._kernel_dense(randn(rng, (H, K), dtype), 1, v, None, act)
+        assert np.isnan(out).all(), act
 
-    gx, gh, hh = randn(rng, (1, 3 * H), dtype), randn(rng, (1, 3 * H), dtype), randn(rng, (1, H), dtype)
-    gh[0, 2 * H] = np.nan  # W_hn h of unit 0
-    _engine._kernel_gru_step(gx, gh, None, hh)
-    assert np.isnan(hh[0, 0]) and np.isfinite(hh[0, 1:]).all()
+    h_prev = randn(rng, (2, H), dtype)
+    gx = randn(rng, (2, 3 * H), dtype)
+    gx[1, 2 * H] = np.nan  # the candidate of row 1, unit 0
+    got = _engine._kernel_gru_rec(randn(rng, (3 * H, H), dtype), h_prev, gx, None)
+    assert np.isnan(got[1, 0]) and np.isfinite(got[1, 1:]).all() and np.isfinite(got[0]).all()
 
 
 def test_kernel_entry_points_reject_bad_buffers():
-    """The test entry points check buffers, so a wrong call raises instead of reading out of bounds."""
-    c = np.zeros((2, 3), np.float32)
+    """The test entry points check shapes and dtypes, so a wrong call raises instead of reading out of bounds."""
+    f32 = np.float32
     with pytest.raises(ValueError):
-        _engine._kernel_lstm_step(np.zeros((2, 11), np.float32), c, np.zeros((2, 3), np.float32))  # needs 2x12
+        _engine._kernel_lstm_rec(np.zeros((11, 2), f32), np.zeros((2, 2), f32), np.zeros((2, 12), f32),
+                                 np.zeros((2, 3), f32))  # w needs 12 rows
     with pytest.raises((TypeError, ValueError), match="dtype|signature"):  # mixed float32/float64
-        _engine._kernel_lstm_step(np.zeros((2, 12), np.float32), c.astype(np.float64), np.zeros((2, 3), np.float32))
-    with pytest.raises(TypeError):
-        _engine._kernel_rnn_step(np.zeros((2, 3), np.int32), False, np.zeros((2, 3), np.int32))
+        _engine._kernel_lstm_rec(np.zeros((12, 2), f32), np.zeros((2, 2)), np.zeros((2, 12), f32),
+                                 np.zeros((2, 3), f32))
+    with pytest.raises((TypeError, ValueError)):
+        _engine._kernel_dense(np.zeros((3, 2), np.int32), 1, np.zeros((1, 2), np.int32), None, "tanh")
     with pytest.raises(ValueError):
-        _engine._kernel_gru_step(np.zeros((2, 9)), np.zeros((2, 9)), np.zeros(2), np.zeros((2, 3)))  # b_hn too short
+        _engine._kernel_gru_rec(np.zeros((9, 3)), np.zeros((2, 3)), np.zeros((2, 9)), np.zeros(2))  # b_hn too short
     with pytest.raises(ValueError):
         _engine._kernel_activation("relu6", np.zeros(3))

@@ -1,74 +1,51 @@
-# ---- The input projection: gates = bias + x W_ih^T for the rows a call uses ----------------------------------------
+# ---- The input projection of a block of timesteps: gates = bias + x W_ih^T, only for the rows the batch uses -----
+# Through the packed panels of W_ih (the dense kernel: a register-blocked gemm whose weights were packed at load),
+# into the block's gate buffer, row (t - t0) * B + b for step t and batch row b. Rows past a variable-length row's
+# end are never computed: the time loop does not read them.
 
-cdef inline void _proj_rows(const LayerSpec *L, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t rows, const floating *x,
-                            floating *gates, bint panels, const Split *part) noexcept nogil:
-    """gates (rows x D*G*H) = bias + x (rows x I) @ W_ih^T, bias broadcast over rows (or absent), for directions
-    d0..d1-1: through each direction's panels if `panels` (with `part`, only its gate columns), else one gemm for
-    both directions (d0 = 0, d1 = D)."""
-    cdef Py_ssize_t r, d, I = L.input_size, GH = L.gate_rows, N = L.num_directions * L.gate_rows
-    cdef const floating *bias = <const floating *>L.bias
-    cdef floating beta = 0
-    if panels:
-        for d in range(d0, d1):
-            _rnn_rec(rows, GH, part.g0 if part != NULL else 0, part.g1 if part != NULL else GH, I,
-                     <const floating *>L.w_ih_pk[d], x, bias + d * GH if bias != NULL else NULL, 0,
-                     FRNN_ACT_IDENTITY, gates + d * GH, N)
-        return
-    if bias != NULL:
-        for r in range(rows):
-            _copy_rows(1, N, bias, N, gates + r * N, N)
-        beta = 1
-    if rows == 1:
-        gemv(<int>N, <int>I, <floating>1, <const floating *>L.w_ih, <int>I, x, beta, gates)
-    else:
-        gemm(False, True, <int>rows, <int>N, <int>I, <floating>1, x, <int>I, <const floating *>L.w_ih, <int>I, beta,
-             gates, <int>N)
-
-
-cdef inline Py_ssize_t _run_of_rows(const Py_ssize_t *active, Py_ssize_t T, Py_ssize_t B, bint batch_first,
-                                    Py_ssize_t i, Py_ssize_t *first) noexcept nogil:
-    """The i-th run of consecutive rows (of x / gates) that a variable-length batch uses: returns its length and
-    sets *first. Time-major: step i's first active[i] rows; batch-major: row i's steps 0 .. len_i - 1, with
-    len_i = the steps where active > i (active is non-increasing, so a binary search)."""
+cdef inline Py_ssize_t _row_length(const Py_ssize_t *active, Py_ssize_t T, Py_ssize_t b) noexcept nogil:
+    """Steps batch row b runs (rows sorted by decreasing length): the t with active[t] > b, a prefix of 0..T-1."""
     cdef Py_ssize_t lo = 0, hi = T, mid
-    if not batch_first:
-        first[0] = i * B
-        return active[i]
     while lo < hi:
         mid = (lo + hi) // 2
-        if active[mid] > i:
+        if active[mid] > b:
             lo = mid + 1
         else:
             hi = mid
-    first[0] = i * T
     return lo
 
 
-cdef void _input_proj(const LayerSpec *L, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t T, Py_ssize_t B,
-                      bint batch_first, const Py_ssize_t *active, floating *x_used, const floating *x,
-                      floating *gates, bint panels, const Split *part) noexcept nogil:
-    """The input projection of the T*B rows (see _proj_rows), or, with x_used (room for the used rows of x),
-    only the rows a variable-length batch reads: every padded step skipped. Panels take the runs of used rows
-    one by one (no setup per call); BLAS gets them gathered into x_used for one gemm into the front of gates,
-    then each run moves back to its place, last run first (a run's place is never before where it landed)."""
-    cdef Py_ssize_t i, n, r0, used = 0, I = L.input_size, N = L.num_directions * L.gate_rows
-    cdef Py_ssize_t runs = B if batch_first else T
-    if x_used == NULL:
-        _proj_rows(L, d0, d1, T * B, x, gates, panels, part)
+cdef inline void _project_rows(const Direction *D, Py_ssize_t n, const floating *x, Py_ssize_t first_out,
+                               Py_ssize_t ld_out, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """n rows of x (row stride I) into gate rows first_out, first_out + ld_out, ... of the block, units j0..j1."""
+    cdef const LayerSpec *L = D.L
+    cdef Py_ssize_t GH = L.gate_rows
+    if n > 0:
+        _dense(n, L.gates, L.hidden_size, j0, j1, L.input_size, <const floating *>L.w_ih[D.d], x, L.input_size,
+               <const floating *>L.bias[D.d], 0, FRNN_ACT_IDENTITY, <floating *>D.gates + first_out * GH,
+               ld_out * GH)
+
+
+cdef void _project_block(floating *typed, const Direction *D, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """The block [D.t0, D.t1) for units j0..j1: time-major x gives its rows contiguous per run of full steps (a
+    step with finished rows is its own run); batch-major x gives each batch row's steps contiguous."""
+    cdef Py_ssize_t t, start, b, stop, T = D.T, B = D.B, t0 = D.t0, t1 = D.t1, I = D.L.input_size
+    cdef const floating *x = <const floating *>D.x
+    if D.batch_first:
+        for b in range(B):
+            stop = t1 if D.active == NULL else min(t1, _row_length(D.active, T, b))
+            _project_rows(D, stop - t0, x + (b * T + t0) * I, b, B, j0, j1)
         return
-    if panels:
-        for i in range(runs):
-            n = _run_of_rows(active, T, B, batch_first, i, &r0)
-            if n > 0:
-                _proj_rows(L, d0, d1, n, x + r0 * I, gates + r0 * N, True, part)
+    if D.active == NULL:
+        _project_rows(D, (t1 - t0) * B, x + t0 * B * I, 0, 1, j0, j1)
         return
-    for i in range(runs):
-        n = _run_of_rows(active, T, B, batch_first, i, &r0)
-        memcpy(x_used + used * I, x + r0 * I, n * I * sizeof(floating))
-        used += n
-    _proj_rows(L, d0, d1, used, x_used, gates, False, NULL)
-    for i in range(runs - 1, -1, -1):
-        n = _run_of_rows(active, T, B, batch_first, i, &r0)
-        used -= n
-        if r0 != used:
-            memmove(gates + r0 * N, gates + used * N, n * N * sizeof(floating))
+    t = t0
+    while t < t1:
+        start = t
+        while t < t1 and D.active[t] == B:
+            t += 1
+        if t == start:  # a step with finished rows: its first active[t] rows alone
+            _project_rows(D, D.active[t], x + t * B * I, (t - t0) * B, 1, j0, j1)
+            t += 1
+        else:
+            _project_rows(D, (t - start) * B, x + start * B * I, (start - t0) * B, 1, j0, j1)

@@ -1,39 +1,61 @@
-# ---- The gate kernels called directly, so tests can check them against tests/reference.py -----------------------
-# One body each over the fused type: a float32 or float64 array picks the specialisation (mixed dtypes raise
-# TypeError); sizes are checked, so a wrong call raises instead of reading out of bounds.
+# ---- The kernels called directly, so tests can check them against tests/reference.py --------------------------
+# Weights in torch's layout are packed here; one body each over the fused type (a float32 or float64 array picks
+# the specialisation, mixed dtypes raise). Shapes are checked, so a wrong call raises instead of reading out of
+# bounds.
 
-cdef inline void _need(Py_ssize_t have, Py_ssize_t need, str name) except *:
-    if have < need:
-        raise ValueError(f"{name}: holds {have} values, needs {need}")
+cdef inline void _need(bint ok, str what) except *:
+    if not ok:
+        raise ValueError(f"kernel test hook: {what}")
 
 
-def _kernel_lstm_step(floating[:, ::1] gates, floating[:, ::1] c, floating[:, ::1] h):
-    """Apply the LSTM gate kernel to gates (n, 4H) in place on c (n, H) and h (n, H)."""
-    cdef Py_ssize_t n = c.shape[0], H = c.shape[1]
-    _need(gates.shape[0] * gates.shape[1], n * 4 * H, "gates")
-    _need(h.shape[0] * h.shape[1], n * H, "h")
+def _kernel_lstm_rec(floating[:, ::1] w, floating[:, ::1] v, floating[:, ::1] gates, floating[:, ::1] c):
+    """h' of the fused LSTM step: pre = gates (n, 4H) + v (n, K) w^T (w (4H, K), or K = 0 with w, v of shape
+    (4H, 0), (n, 0)); c (n, H) becomes c'. Returns h' (n, H)."""
+    cdef Py_ssize_t n = c.shape[0], H = c.shape[1], K = w.shape[1]
+    _need(w.shape[0] == 4 * H and v.shape[0] == n and v.shape[1] == K, "w (4H, K), v (n, K)")
+    _need(gates.shape[0] == n and gates.shape[1] == 4 * H, "gates (n, 4H)")
+    panels = _pack(4, H, K, np.asarray(w), sizeof(floating))
+    cdef const floating[::1] pw = panels
+    h = np.empty((n, H), np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] ph = h
     if n * H:
-        _lstm_step(n, H, &gates[0, 0], 4 * H, &c[0, 0], &h[0, 0], <floating *>NULL, 0)
+        _lstm_rec(n, H, 0, H, K, &pw[0], &v[0, 0] if K else <floating *>NULL, &gates[0, 0], 4 * H, &c[0, 0],
+                  &c[0, 0], &ph[0, 0])
+    return h
 
 
-def _kernel_gru_step(floating[:, ::1] gx, floating[:, ::1] gh, floating[::1] b_hn, floating[:, ::1] h):
-    """Apply the GRU gate kernel: gx, gh (n, 3H), b_hn (H,) or None, h (n, H) updated in place."""
-    cdef Py_ssize_t n = h.shape[0], H = h.shape[1]
-    _need(gx.shape[0] * gx.shape[1], n * 3 * H, "gx")
-    _need(gh.shape[0] * gh.shape[1], n * 3 * H, "gh")
-    if b_hn is not None:
-        _need(b_hn.shape[0], H, "b_hn")
+def _kernel_gru_rec(floating[:, ::1] w, floating[:, ::1] h_prev, floating[:, ::1] gx, floating[::1] b_hn):
+    """h' of the fused GRU step: gh = h_prev (n, H) w^T (w (3H, H)), gate math with gx (n, 3H), b_hn (H,) or None."""
+    cdef Py_ssize_t n = h_prev.shape[0], H = h_prev.shape[1]
+    _need(w.shape[0] == 3 * H and w.shape[1] == H, "w (3H, H)")
+    _need(gx.shape[0] == n and gx.shape[1] == 3 * H, "gx (n, 3H)")
+    _need(b_hn is None or b_hn.shape[0] == H, "b_hn (H,)")
+    panels = _pack(3, H, H, np.asarray(w), sizeof(floating))
+    cdef const floating[::1] pw = panels
+    h = np.empty((n, H), np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] ph = h
     if n * H:
-        _gru_step(n, H, &gx[0, 0], 3 * H, &gh[0, 0], &b_hn[0] if b_hn is not None else NULL, &h[0, 0],
-                  <floating *>NULL, 0)
+        _gru_rec(n, H, 0, H, &pw[0], &h_prev[0, 0], &gx[0, 0], 3 * H, &b_hn[0] if b_hn is not None else NULL,
+                 &ph[0, 0])
+    return h
 
 
-def _kernel_rnn_step(floating[:, ::1] pre, bint relu, floating[:, ::1] h):
-    """Apply the RNN kernel: pre (n, H) -> h (n, H)."""
-    cdef Py_ssize_t n = h.shape[0], H = h.shape[1]
-    _need(pre.shape[0] * pre.shape[1], n * H, "pre")
+def _kernel_dense(floating[:, ::1] w, Py_ssize_t G, floating[:, ::1] v, floating[:, ::1] pre, str act):
+    """act(pre + v w^T) for w (G*H, K) in G gates, v (n, K), pre (n or 1 rows, G*H) or None; act 'identity',
+    'tanh' or 'relu'."""
+    cdef Py_ssize_t n = v.shape[0], K = v.shape[1], H = w.shape[0] // G if G > 0 else 0
+    cdef int code = {"identity": FRNN_ACT_IDENTITY, "tanh": FRNN_ACT_TANH, "relu": FRNN_ACT_RELU}[act]
+    _need(G in (1, 3, 4) and w.shape[0] == G * H and w.shape[1] == K, "w (G*H, K) with G in 1, 3, 4")
+    _need(pre is None or (pre.shape[1] == G * H and pre.shape[0] in (1, n)), "pre (n or 1, G*H)")
+    panels = _pack(G, H, K, np.asarray(w), sizeof(floating))
+    cdef const floating[::1] pw = panels
+    out = np.empty((n, G * H), np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] po = out
     if n * H:
-        _rnn_step(n, H, &pre[0, 0], H, FRNN_ACT_RELU if relu else FRNN_ACT_TANH, &h[0, 0], <floating *>NULL, 0)
+        _dense(n, G, H, 0, H, K, &pw[0], &v[0, 0] if K else <floating *>NULL, K,
+               &pre[0, 0] if pre is not None else NULL, G * H if pre is not None and pre.shape[0] == n else 0,
+               code, &po[0, 0], G * H)
+    return out
 
 
 def _kernel_activation(str name, x):

@@ -1,88 +1,95 @@
-# ---- One direction of one layer over T steps: the time loop ----------------------------------------------------
+# ---- One direction of one layer over T steps: blocks of input projection, then the steps of each block -----------
+# Each piece of work is a phase over whole panels of units, run by this thread alone or split into chunks shared
+# with the worker (frnn_team_run): the input projection of a block, the recurrent step, the LSTM projection. Every
+# unit's arithmetic is the same whichever thread computes it, so the results do not depend on the threads.
 
-cdef struct Split:
-    # One side of a direction's time loop split by hidden units across two threads (the caller, side 0, and
-    # fastrnn's worker, side 1): this side's units of the gates and of the output, whole panels, the same
-    # ones at every step so each core keeps its half of W_hh in its own cache; and the barrier both meet at.
-    frnn_barrier *barrier
-    int side
-    long reached
-    Py_ssize_t u0, u1, p0, p1
-    Py_ssize_t g0, g1         # this side's rows of W_ih (of G*H) in the input projection
-
-
-cdef inline void _sync(Split *part) noexcept nogil:
-    if part != NULL:
-        frnn_barrier_wait(part.barrier, part.side, &part.reached)
-
-
-cdef inline void _fused_rows(int kind, Py_ssize_t n, Py_ssize_t H, Py_ssize_t P, floating *g_t,
-                             Py_ssize_t g_bs, const floating *w_hh_pk, const floating *b_hn,
-                             const floating *w_hr_pk, floating *h, floating *c, floating *o_t, Py_ssize_t o_bs,
-                             floating *scratch, Split *part) noexcept nogil:
-    """One step of n batch rows through the packed-panel kernels: no BLAS call, W_hh read once.
-    The new state goes to scratch first (every unit's dot products read the whole old h). With `part`, only
-    its units, and two barriers: after the dot products (every unit of the old h read; with a projection,
-    every unit of the cell output written, which the projection reads) and after the copy to h (the new h
-    complete before either side starts the next step)."""
-    cdef floating *h_new = scratch
-    cdef Py_ssize_t u0 = 0, u1 = H, p0 = 0, p1 = P
-    if part != NULL:
-        u0, u1, p0, p1 = part.u0, part.u1, part.p0, part.p1
-    if kind == KIND_LSTM:
-        _lstm_rec(n, H, u0, u1, P, w_hh_pk, h, g_t, g_bs, c, scratch)
-        if w_hr_pk != NULL:
-            h_new = scratch + n * H
-            _sync(part)
-            _rnn_rec(n, P, p0, p1, H, w_hr_pk, scratch, <floating *>NULL, 0, FRNN_ACT_IDENTITY, h_new, P)
-        else:
-            _sync(part)
-    elif kind == KIND_GRU:
-        _gru_rec(n, H, u0, u1, w_hh_pk, h, g_t, g_bs, b_hn, scratch)
-        _sync(part)
+cdef void _step_units(floating *typed, const Direction *D, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
+    """Step D.t for its D.n active rows, units j0..j1 of H: the dot products with W_hh and the gate math, into
+    h_new (the cell output, before an LSTM projection). The old h is read whole by every unit, so it stays put."""
+    cdef const LayerSpec *L = D.L
+    cdef Py_ssize_t n = D.n, H = L.hidden_size, P = L.out_size, GH = L.gate_rows
+    cdef const floating *g = <const floating *>D.gates + (D.t - D.t0) * D.B * GH
+    cdef const floating *h = <const floating *>D.h
+    cdef const floating *w = <const floating *>L.w_hh[D.d]
+    cdef floating *c
+    if L.kind == KIND_LSTM:
+        c = <floating *>D.c
+        _lstm_rec(n, H, j0, j1, P, w, h, g, GH, c, c,
+                  <floating *>(D.cell if L.w_hr[D.d] != NULL else D.h_new))
+    elif L.kind == KIND_GRU:
+        _gru_rec(n, H, j0, j1, w, h, g, GH, <const floating *>L.b_hn[D.d], <floating *>D.h_new)
     else:
-        _rnn_rec(n, H, u0, u1, P, w_hh_pk, h, g_t, g_bs, kind == KIND_RNN_RELU, scratch, H)
-        _sync(part)
-    _copy_rows(n, p1 - p0, h_new + p0, P, h + p0, P)
-    _copy_rows(n, p1 - p0, h_new + p0, P, o_t + p0, o_bs)
-    _sync(part)
+        _dense(n, 1, H, j0, j1, P, w, h, P, g, GH, L.act, <floating *>D.h_new, H)
 
 
-cdef void _run_direction(int kind, Py_ssize_t T, Py_ssize_t B, Py_ssize_t H, Py_ssize_t P, Py_ssize_t GH,
-                         floating *gates, Py_ssize_t g_ts, Py_ssize_t g_bs,
-                         const floating *w_hh, const floating *b_hn, const floating *w_hr,
-                         const floating *w_hh_pk, const floating *w_hr_pk,
-                         floating *h, floating *c,
-                         floating *out, Py_ssize_t o_ts, Py_ssize_t o_bs,
-                         const Py_ssize_t *active, bint reverse, Py_ssize_t packed_rows,
-                         floating *scratch, Split *part) noexcept nogil:
-    """One direction of one layer over T steps. h (B x P) and c (B x H) hold the initial state on
-    entry and the final state on return; scratch holds what Layer.scratch_size(B) says. With `part`, only
-    that side's units (every step on the panels: B <= packed_rows)."""
-    cdef Py_ssize_t s, t, n
-    cdef floating *g_t
-    cdef floating *o_t
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        n = active[t] if active != NULL else B
-        if n == 0:
-            continue
-        g_t = gates + t * g_ts
-        o_t = out + t * o_ts
-        if n <= packed_rows:
-            _fused_rows(kind, n, H, P, g_t, g_bs, w_hh_pk, b_hn, w_hr_pk, h, c, o_t, o_bs, scratch, part)
-        elif kind == KIND_GRU:
-            _hidden_proj(n, GH, P, h, w_hh, 0, scratch, GH)
-            _gru_step(n, H, g_t, g_bs, scratch, b_hn, h, o_t, o_bs)
-        elif kind == KIND_LSTM:
-            _hidden_proj(n, GH, P, h, w_hh, 1, g_t, g_bs)
-            if w_hr == NULL:
-                _lstm_step(n, H, g_t, g_bs, c, h, o_t, o_bs)
-            else:
-                _lstm_step(n, H, g_t, g_bs, c, scratch, <floating *>NULL, 0)
-                gemm(False, True, <int>n, <int>P, <int>H, <floating>1, scratch, <int>H, w_hr, <int>H,
-                     <floating>0, h, <int>P)
-                _copy_rows(n, P, h, P, o_t, o_bs)
-        else:
-            _hidden_proj(n, GH, P, h, w_hh, 1, g_t, g_bs)
-            _rnn_step(n, H, g_t, g_bs, kind == KIND_RNN_RELU, h, o_t, o_bs)
+cdef void _projection_units(floating *typed, const Direction *D, Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
+    """The LSTM projection of step D.t, outputs p0..p1 of P: h_new = cell W_hr^T."""
+    cdef const LayerSpec *L = D.L
+    _dense(D.n, 1, L.out_size, p0, p1, L.hidden_size, <const floating *>L.w_hr[D.d], <const floating *>D.cell,
+           L.hidden_size, <const floating *>NULL, 0, FRNN_ACT_IDENTITY, <floating *>D.h_new, L.out_size)
+
+
+cdef void _chunk(floating *typed, Direction *D, long i) noexcept nogil:
+    """Chunk i of the current phase: units [i * chunk_units, (i + 1) * chunk_units) of it."""
+    cdef Py_ssize_t units = D.L.out_size if D.phase == PHASE_PROJECTION else D.L.hidden_size
+    cdef Py_ssize_t j0 = i * D.chunk_units, j1 = min(units, j0 + D.chunk_units)
+    if D.phase == PHASE_PROJECT:
+        _project_block(typed, D, j0, j1)
+    elif D.phase == PHASE_STEP:
+        _step_units(typed, D, j0, j1)
+    else:
+        _projection_units(typed, D, j0, j1)
+
+
+cdef void _chunk_f32(void *D, long i) noexcept nogil:
+    _chunk(<float *>NULL, <Direction *>D, i)
+
+
+cdef void _chunk_f64(void *D, long i) noexcept nogil:
+    _chunk(<double *>NULL, <Direction *>D, i)
+
+
+cdef inline void _run_phase(floating *typed, Direction *D, int phase, bint split) noexcept nogil:
+    cdef Py_ssize_t units = D.L.out_size if phase == PHASE_PROJECTION else D.L.hidden_size
+    D.phase = phase
+    if split:
+        frnn_team_run(_chunk_f32 if floating is float else _chunk_f64, D, (units + D.chunk_units - 1) // D.chunk_units)
+    else:
+        D.chunk_units = units
+        _chunk(typed, D, 0)
+
+
+cdef inline void _finish_step(floating *typed, const Direction *D) noexcept nogil:
+    """The new h becomes the state, and step t's output rows (time-major: row t*B + b; batch-major: b*T + t)."""
+    cdef Py_ssize_t P = D.L.out_size, DP = D.L.num_directions * P
+    cdef Py_ssize_t row0 = D.t if D.batch_first else D.t * D.B, ld = D.T * DP if D.batch_first else DP
+    _copy_rows(D.n, P, <const floating *>D.h_new, P, <floating *>D.h, P)
+    _copy_rows(D.n, P, <const floating *>D.h_new, P, <floating *>D.out + row0 * DP + D.d * P, ld)
+
+
+cdef inline Py_ssize_t _chunk_units(Py_ssize_t units, Py_ssize_t itemsize) noexcept nogil:
+    """Units per chunk of a split phase: whole panels, about tuning split_chunks chunks of the units."""
+    cdef Py_ssize_t lanes = frnn_lanes(itemsize), panels = (units + lanes - 1) // lanes
+    cdef Py_ssize_t chunks = max(1, <Py_ssize_t>_tuning.split_chunks)
+    return (panels + chunks - 1) // chunks * lanes
+
+
+cdef void _run_direction(floating *typed, Direction *D, bint split) noexcept nogil:
+    """The whole sequence of one direction, block by block (reverse: from the last block, each backwards)."""
+    cdef Py_ssize_t k, s, T = D.T, Tb = D.block_steps, blocks = (D.T + D.block_steps - 1) // D.block_steps
+    cdef bint reverse = D.d == 1, projection = D.L.w_hr[D.d] != NULL
+    if split:
+        D.chunk_units = _chunk_units(D.L.hidden_size, sizeof(floating))
+    for k in range(blocks):
+        D.t0 = max(0, T - (k + 1) * Tb) if reverse else k * Tb
+        D.t1 = T - k * Tb if reverse else min(T, (k + 1) * Tb)
+        _run_phase(typed, D, PHASE_PROJECT, split)
+        for s in range(D.t1 - D.t0):
+            D.t = D.t1 - 1 - s if reverse else D.t0 + s
+            D.n = D.active[D.t] if D.active != NULL else D.B
+            if D.n == 0:
+                continue
+            _run_phase(typed, D, PHASE_STEP, split)
+            if projection:
+                _run_phase(typed, D, PHASE_PROJECTION, split)
+            _finish_step(typed, D)

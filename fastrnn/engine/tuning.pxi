@@ -5,25 +5,21 @@
 
 cdef struct Tuning:
     # Least work (flops of one direction's time loop) worth running the two directions of a bidirectional layer
-    # at once on the worker thread: waking it and the final join cost ~10-50 us.
+    # at once, one on the worker thread: its wake-up and the final wait cost ~10-50 us when it was asleep.
     double parallel_min_flops
-    # Variable-length batches: the input projection skips the padded rows when at most this fraction of the T*B
-    # rows is used, and runs one gemm over all rows otherwise (measured break-even 0.85-0.90).
-    double skip_padded_fraction
-    # Least recurrent work (flops: 2 * rows * gate rows * P) worth splitting one direction's steps by hidden units
-    # across two threads, per step and per call. Per step: LSTM 192 at one row (3e5) gains 1.3-1.5x, LSTM/GRU 128
-    # (1.3e5, 1.0e5) about break even (two barriers per step). Per call: waking the worker costs ~20 us, so a
-    # streamed LSTM 256 step (5e5) loses, LSTM 512 (2.1e6) gains.
+    # Least work worth splitting one direction's steps by hidden units across the team, per step (flops: 2 * rows
+    # * gate rows * P) and per call. Each step pays a phase hand-off (~0.2-0.5 us) for half the step's work.
     double split_min_step_flops
     double split_min_call_flops
-    # Largest W_hh (bytes) packed into panels for the fused kernel (load-time choice; above it, BLAS gemv).
-    double packed_max_bytes
-    # Most active rows a step runs through the panels before BLAS gemm wins (the rows crossover).
-    double packed_max_rows
+    # Chunks per phase when a step is split: more balance the two threads better, fewer cost less hand-off.
+    double split_chunks
+    # Bytes of input projection a direction computes at once (a block of timesteps): bounds the scratch whatever T
+    # is, and keeps the block and its rows of x in L2 while the panels of W_ih stream past them.
+    double block_bytes
 
 
-cdef Tuning _tuning = Tuning(parallel_min_flops=4e6, skip_padded_fraction=0.85, split_min_step_flops=2.5e5,
-                             split_min_call_flops=1.5e6, packed_max_bytes=64 << 20, packed_max_rows=40)
+cdef Tuning _tuning = Tuning(parallel_min_flops=4e6, split_min_step_flops=2.5e5, split_min_call_flops=1.5e6,
+                             split_chunks=8, block_bytes=1 << 21)
 
 
 def tuning():
@@ -33,7 +29,7 @@ def tuning():
 
 def set_tuning(**values):
     """Set thresholds by name (tests force a path, benchmarks sweep them); returns the old values of those names,
-    so `set_tuning(**old)` restores them. packed_max_* are read when a Layer is built."""
+    so `set_tuning(**old)` restores them."""
     global _tuning
     current = dict(_tuning)
     unknown = sorted(set(values) - set(current))
@@ -47,10 +43,10 @@ def set_tuning(**values):
 
 # ---- threads ----
 # Threads the engine may use (fastrnn.set_num_threads): with 2 or more, the two directions of a bidirectional layer
-# run at once, or one direction's steps are split, one side on fastrnn's persistent worker (src_c/worker.c).
+# run at once, or one direction's steps are split into chunks shared with fastrnn's persistent worker (src_c/worker.c).
 cdef int _num_threads = 1
-# CPUs this process may run on, read whenever the budget is set: the split's barriers spin, so two threads sharing
-# one CPU would wait out each other's time slices at every step.
+# CPUs this process may run on, read whenever the budget is set: with one CPU the worker could only take time slices
+# from the caller.
 cdef int _num_cpus = 1
 
 
