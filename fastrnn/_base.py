@@ -31,64 +31,93 @@ def check_dtype(dtype):
 class Module:
     """Parameters under torch names, state_dict round trips, and the engine's layers built from them.
 
-    A subclass sets `config` (fastrnn.config.RNNConfig), `dtype` and the parameters (`_init_params`), and says how
-    its layers are packed (`_pack`)."""
+    The weights live in one place at a time: torch-named arrays (`_pending`) until the engine's layers are built on
+    first use, then the engine's panels alone (plus the small biases), from which state_dict() and the parameter
+    attributes are unpacked exactly. A subclass sets `config` (fastrnn.config.RNNConfig) and `dtype`, then calls
+    `_init_params`."""
 
     def _init_params(self, shapes, hidden_size, dtype):
-        # torch's default initialisation, so an unloaded module behaves like a fresh torch one.
-        bound = 1.0 / math.sqrt(hidden_size)
+        """The parameters' names and shapes; their values are drawn on first use (torch's default initialisation,
+        so an unloaded module behaves like a fresh torch one), never for a module that receives its weights first
+        (fastrnn.load would otherwise hold a random copy of the model beside the real one)."""
+        self._shapes = OrderedDict(shapes)
+        self._set_weights(None)
+
+    def _random_weights(self):
+        bound = 1.0 / math.sqrt(self.hidden_size)
         rng = np.random.default_rng()
-        self._params = OrderedDict()
-        for name, shape in shapes.items():
-            value = rng.random(shape, dtype=dtype)  # drawn in the module's dtype: no float64 detour
+        pending = OrderedDict()
+        for name, shape in self._shapes.items():
+            value = rng.random(shape, dtype=self.dtype)  # drawn in the module's dtype: no float64 detour
             value *= 2 * bound
             value -= bound
             value.flags.writeable = False
-            self._params[name] = value
-        self._packed = None
+            pending[name] = value
+        return pending
 
-    def _pack(self):
-        """The engine's layers for the current parameters."""
-        cfg = self.config
-        layers = 1 if cfg.cell else cfg.num_layers
-        directions = 2 if cfg.bidirectional else 1
-        return [_layout.pack_layer(cfg.kind, cfg.nonlinearity, self._params, layer, directions, self.dtype, cfg.cell)
-                for layer in range(layers)]
+    def _set_weights(self, pending):
+        """New torch-named weights (read-only arrays the module owns; None: random), packed on first use."""
+        self._pending, self._biases, self._packed = pending, {}, None
 
-    # The engine's packed weights are built on first use and rebuilt after load_state_dict, so a module
-    # made only to receive a state_dict (as fastrnn.load does) is packed once, with its real weights.
     @property
     def _layers(self):
+        """The engine's layers, built on first use from the pending weights, which are then dropped: a module made
+        only to receive a state_dict (as fastrnn.load does) is packed once, with its real weights."""
         packed = self.__dict__.get("_packed")
         if packed is None:
-            packed = self._packed = self._pack()
+            cfg, pending = self.config, self._weights()
+            layers = 1 if cfg.cell else cfg.num_layers
+            packed = [self._pack_layer(layer, pending.get) for layer in range(layers)]
+            self._biases = OrderedDict((k, v) for k, v in pending.items() if k.startswith("bias"))
+            self._packed, self._pending = packed, None
         return packed
 
+    def _pack_layer(self, layer, get):
+        """The engine's Layer `layer` from get(torch name) -> array or None."""
+        cfg = self.config
+        return _layout.pack_layer(cfg.kind, cfg.nonlinearity, get, layer, 2 if cfg.bidirectional else 1,
+                                  self.dtype, cfg.cell)
+
+    def _weights(self):
+        """Every parameter under its torch name, in torch's order (read-only arrays; unpacked after packing)."""
+        if self._pending is None and self._packed is None:
+            self._pending = self._random_weights()
+        if self._pending is not None:
+            return self._pending
+        found = dict(self._biases)
+        for index, layer in enumerate(self._packed):
+            found.update(_layout.unpack_layer(layer, index, self.config.cell))
+        for value in found.values():
+            value.flags.writeable = False
+        return OrderedDict((name, found[name]) for name in self._shapes)
+
     def __getstate__(self):
-        # The packed layers hold raw pointers: pickle the torch-named parameters, repack on first use.
-        return {k: v for k, v in self.__dict__.items() if k != "_packed"}
+        # The packed layers hold raw pointers: pickle the torch-named weights, repack on first use.
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_packed", "_pending", "_biases")}
+        state["_pending"] = self._weights()
+        return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._packed = None
+        self._set_weights(state["_pending"])
 
     def __getattr__(self, name):
-        params = self.__dict__.get("_params")
-        if params is not None and name in params:
-            return params[name]
+        shapes = self.__dict__.get("_shapes")
+        if shapes is not None and name in shapes:
+            return self._weights()[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name, value):
         # Assigning a parameter attribute would shadow the weights the engine packed and be silently ignored.
-        params = self.__dict__.get("_params")
-        if params is not None and name in params:
+        shapes = self.__dict__.get("_shapes")
+        if shapes is not None and name in shapes:
             raise AttributeError(f"{name}: parameters are set through load_state_dict({{{name!r}: array}}, "
                                  f"strict=False), which checks the shape and repacks the engine's weights")
         object.__setattr__(self, name, value)
 
     def named_parameters(self):
         """(torch name, array) pairs in torch's order; the arrays are read-only."""
-        return iter(self._params.items())
+        return iter(self._weights().items())
 
     def eval(self):
         """For torch-style code: fastrnn modules are always in inference mode (dropout never applies)."""
@@ -96,7 +125,7 @@ class Module:
 
     def state_dict(self):
         """The parameters as an OrderedDict of numpy arrays (copies) under torch's names."""
-        return OrderedDict((name, value.copy()) for name, value in self._params.items())
+        return OrderedDict((name, value.copy()) for name, value in self._weights().items())
 
     def load_state_dict(self, state_dict, strict=True, *, _adopt=False):
         """Copy parameters from a mapping of torch names to arrays (numpy, torch tensors, array-likes).
@@ -106,8 +135,8 @@ class Module:
         """
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"state_dict: expected a mapping of names to arrays, got {type(state_dict).__name__}")
-        missing = [name for name in self._params if name not in state_dict]
-        unexpected = [key for key in state_dict.keys() if key not in self._params]
+        missing = [name for name in self._shapes if name not in state_dict]
+        unexpected = [key for key in state_dict.keys() if key not in self._shapes]
         if strict and (missing or unexpected):
             parts = []
             if missing:
@@ -115,23 +144,39 @@ class Module:
             if unexpected:
                 parts.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
             raise KeyError(f"Error loading state_dict into {self!r}: " + "; ".join(parts))
-        new = OrderedDict(self._params)
-        for name, current in self._params.items():
-            if name not in state_dict:
-                continue
-            value = to_numpy(state_dict[name], f"state_dict[{name!r}]")
-            if value.shape != current.shape:
-                raise ValueError(
-                    f"state_dict[{name!r}]: expected shape {current.shape}, got {value.shape} for {self!r}"
-                )
-            # _adopt (fastrnn.load's private fast path): arrays nobody else holds are kept, not copied.
-            owned = _adopt and value.dtype == self.dtype and value.flags.c_contiguous and value.flags.owndata
-            value = value if owned else np.array(value, dtype=self.dtype, order="C", copy=True)
-            value.flags.writeable = False
-            new[name] = value
-        self._params = new
-        self._packed = None
+        new = OrderedDict(self._weights() if missing else ())
+        for name, shape in self._shapes.items():
+            if name in state_dict:
+                new[name] = self._own(state_dict[name], name, shape, _adopt)
+        self._set_weights(OrderedDict((name, new[name]) for name in self._shapes))
         return IncompatibleKeys(missing, unexpected)
+
+    def _own(self, value, name, shape, adopt):
+        """`value` as a read-only C-contiguous array of the module's dtype that nobody else holds (adopt: fastrnn.load's
+        arrays read from a file are kept as they are, not copied)."""
+        value = to_numpy(value, f"state_dict[{name!r}]")
+        if value.shape != shape:
+            raise ValueError(f"state_dict[{name!r}]: expected shape {shape}, got {value.shape} for {self!r}")
+        owned = adopt and value.dtype == self.dtype and value.flags.c_contiguous and value.flags.owndata
+        value = value if owned else np.array(value, dtype=self.dtype, order="C", copy=True)
+        value.flags.writeable = False
+        return value
+
+    def _load_layers(self, read, adopt):
+        """fastrnn.load's path: read(names) -> {name: array}, one matrix at a time, each packed into the engine's
+        panels at once and dropped, so the weights are never resident twice (peak: the panels + one matrix).
+        adopt: the arrays are the module's to keep (read from a file), not the caller's."""
+        biases = OrderedDict((name, self._own(value, name, self._shapes[name], adopt))
+                             for name, value in read([n for n in self._shapes if n.startswith("bias")]).items())
+
+        def get(name):
+            if name in biases or name not in self._shapes:
+                return biases.get(name)
+            return self._own(read([name])[name], name, self._shapes[name], adopt)
+
+        cfg = self.config
+        self._packed = [self._pack_layer(layer, get) for layer in range(1 if cfg.cell else cfg.num_layers)]
+        self._pending, self._biases = None, biases
 
     def stream(self, batch_size=1, initial=None):
         """A Stream that carries this module's state across calls (see fastrnn.streaming.Stream).

@@ -53,7 +53,7 @@ from fastrnn._kernels cimport (
     FRNN_ACT_IDENTITY, FRNN_ACT_RELU, FRNN_ACT_TANH, frnn_kernels, frnn_tier_count, frnn_tier_name,
     frnn_tier_supported, frnn_tier_selectable, frnn_use_tier, frnn_active_tier, frnn_active_kernels, frnn_lanes,
     frnn_packed_size, frnn_pack_f32, frnn_pack_f64, frnn_copy_rows, frnn_chunk_fn, frnn_team_begin, frnn_team_run,
-    frnn_team_end, frnn_team_shared_phases, frnn_team_backoffs,
+    frnn_team_end, frnn_team_shared_phases, frnn_team_backoffs, frnn_team_forgive,
 )
 from fastrnn._kinds import NUM_GATES
 

@@ -58,3 +58,4 @@ cdef extern from "worker.h" nogil:
     void frnn_team_end()
     long frnn_team_shared_phases()
     long frnn_team_backoffs()
+    void frnn_team_forgive()

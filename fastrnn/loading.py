@@ -71,14 +71,18 @@ def load(source, prefix=None, nonlinearity=None, batch_first=False, dtype=np.flo
                             f"'weight_ih_l0' or a cell's 'weight_ih'); keys: {shown or 'none'}")
         prefix = resolve_prefix(groups, prefix, where, opened.shapes)
         config = _infer(prefix, groups[prefix], opened.shapes, where)
-        arrays = opened.read([prefix + name for name in groups[prefix]])
+        module = config.build(nonlinearity, batch_first, dtype)
         from_file = opened.format != "mapping"  # a mapping's arrays are the caller's: never adopt those
-    weights = {name[len(prefix):]: value for name, value in arrays.items()}
-    for name, value in weights.items():
-        if value.dtype.kind not in "fiu":
-            raise LoadError(f"{where}: {prefix}{name} has dtype {value.dtype}, expected real numbers")
-    module = config.build(nonlinearity, batch_first, dtype)
-    module.load_state_dict(weights, _adopt=from_file)  # arrays read from a file belong to this module alone
+
+        def read(names):
+            """One layer's arrays: packed by the module at once, so a file's weights are never resident twice."""
+            arrays = opened.read([prefix + name for name in names])
+            for name, value in arrays.items():
+                if value.dtype.kind not in "fiu":
+                    raise LoadError(f"{where}: {name} has dtype {value.dtype}, expected real numbers")
+            return {name[len(prefix):]: value for name, value in arrays.items()}
+
+        module._load_layers(read, adopt=from_file)
     return module
 
 

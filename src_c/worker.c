@@ -181,4 +181,12 @@ void frnn_team_run(frnn_chunk_fn fn, void *ctx, long n)
 
 long frnn_team_shared_phases(void) { return shared_phases; }
 
+void frnn_team_forgive(void)
+{
+    pthread_mutex_lock(&owner);
+    backoff_left = 0;
+    backoff_next = 1;
+    pthread_mutex_unlock(&owner);
+}
+
 long frnn_team_backoffs(void) { return backoffs; }

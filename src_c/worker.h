@@ -21,5 +21,6 @@ void frnn_team_end(void);
 /* Tests: phases run with the worker taking at least one chunk so far; calls refused while backing off. */
 long frnn_team_shared_phases(void);
 long frnn_team_backoffs(void);
+void frnn_team_forgive(void);  /* tests: end any back-off now */
 
 #endif

@@ -37,11 +37,13 @@ def split_always(parallel_always):
     _engine.set_isa(isa)
 
 
-def worker_joins(call, tries=300):
+def worker_joins(call, tries=2000):
     """Whether the worker takes part in `call` within `tries` calls (it joins when it is awake; a first call may
-    find it asleep and finish alone, which is the point of claiming chunks)."""
+    find it asleep and finish alone, which is the point of claiming chunks; on a loaded machine it may be late
+    and back off, so the back-off is ended before each try)."""
     before = _engine._team_counts()[0]
     for _ in range(tries):
+        _engine._team_forgive()
         call()
         if _engine._team_counts()[0] > before:
             return True

@@ -1,8 +1,11 @@
 # ---- One layer's weights in the engine's layout (built by fastrnn._layout), and its forward call ----------------
 
-def _pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, Py_ssize_t itemsize):
-    """W (G*H x K, torch layout) -> a new read-only array of panels (layout in src_c/fastrnn_kernels.h)."""
-    cdef Py_ssize_t size = frnn_packed_size(itemsize, G, H, K)
+def pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w):
+    """W (G*H x K, torch layout: gate-major rows) -> a new read-only float array of panels (layout in
+    src_c/fastrnn_kernels.h), of W's dtype (float32 or float64)."""
+    cdef Py_ssize_t itemsize = w.dtype.itemsize, size = frnn_packed_size(itemsize, G, H, K)
+    if w.shape != (G * H, K):
+        raise ValueError(f"pack: expected a ({G * H}, {K}) matrix, got shape {w.shape}")
     out = np.empty(max(size, 1), np.float32 if itemsize == 4 else np.float64)
     if itemsize == 4:
         frnn_pack_f32(G, H, K, <const float *>_data(w, G * H * K, 4, False, "w"), K,
@@ -17,46 +20,49 @@ def _pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, Py_ssize_t itemsize):
 cdef class Layer:
     """One layer's weights in the engine's layout (built by fastrnn._layout), both directions.
 
-    kind: 'RNN' (with nonlinearity 'tanh' or 'relu'), 'LSTM' or 'GRU' (fastrnn._kinds). Per direction d, in torch's
-    layout: w_ih[d] (G*H, I), w_hh[d] (G*H, P), bias[d] (G*H: b_ih + b_hh, GRU's n gate b_ih only) or None, b_hn[d]
-    (H, GRU) or None, w_hr[d] (P, H, LSTM projection) or None; all of one float dtype. The matrices are packed
-    into panels here and only the panels are kept.
+    kind: 'RNN' (with nonlinearity 'tanh' or 'relu'), 'LSTM' or 'GRU' (fastrnn._kinds); sizes I (input), H (hidden),
+    P (output: H, or an LSTM's proj_size). Per direction d: w_ih[d], w_hh[d] and w_hr[d] (LSTM projection, or
+    None) already packed by pack() (G x H units of K = I, G x H of K = P, 1 x P of K = H); bias[d] (G*H: b_ih + b_hh,
+    GRU's n gate b_ih only) or None; b_hn[d] (H, GRU) or None. All of one float dtype. The panels are the only
+    copy of the weights the engine keeps.
     """
     cdef LayerSpec spec
     cdef readonly Py_ssize_t itemsize
     cdef readonly str kind, nonlinearity
     cdef readonly object arrays           # keeps every array alive while spec points into them
+    cdef readonly tuple panels            # per direction {torch base name: (G, units, K, panels)}, to unpack
 
-    def __init__(self, str kind, list w_ih, list bias, list w_hh, list b_hn, list w_hr, str nonlinearity="tanh"):
-        cdef Py_ssize_t d, D = len(w_hh)
+    def __init__(self, str kind, str nonlinearity, Py_ssize_t I, Py_ssize_t H, Py_ssize_t P, list w_ih, list w_hh,
+                 list w_hr, list bias, list b_hn):
+        cdef Py_ssize_t d, D = len(w_hh), G = NUM_GATES[kind]
         if D not in (1, 2) or not (len(w_ih) == len(bias) == len(b_hn) == len(w_hr) == D):
             raise ValueError("Layer needs 1 or 2 directions, every argument a list of one entry per direction")
+        if P != H and any(w is None for w in w_hr):
+            raise ValueError("Layer: an output size other than hidden_size needs a projection")
         memset(&self.spec, 0, sizeof(LayerSpec))
-        self.kind, self.nonlinearity = kind, nonlinearity
+        self.kind, self.nonlinearity, self.itemsize = kind, nonlinearity, w_hh[0].itemsize
         self.spec.kind = _kind_code(kind, nonlinearity, &self.spec.act)
-        cdef Py_ssize_t G = NUM_GATES[kind], H = w_hh[0].shape[0] // G, P = w_hh[0].shape[1]
-        cdef Py_ssize_t I = w_ih[0].shape[1], s = w_hh[0].itemsize
-        if any(w.shape != (G * H, I) for w in w_ih) or any(w.shape != (G * H, P) for w in w_hh):
-            raise ValueError(f"w_ih must be (gates * hidden_size, I) and w_hh (gates * hidden_size, P) per direction")
-        self.itemsize = s
         self.spec.num_directions, self.spec.input_size, self.spec.hidden_size = D, I, H
         self.spec.out_size, self.spec.gates, self.spec.gate_rows = P, G, G * H
-        kept = []
+        kept, panels = [], []
         for d in range(D):
-            kept.append(self._keep(_pack(G, H, I, w_ih[d], s), &self.spec.w_ih[d], "w_ih"))
-            kept.append(self._keep(_pack(G, H, P, w_hh[d], s), &self.spec.w_hh[d], "w_hh"))
+            packed = {"weight_ih": self._keep_panels(w_ih[d], G, H, I, &self.spec.w_ih[d], "w_ih"),
+                      "weight_hh": self._keep_panels(w_hh[d], G, H, P, &self.spec.w_hh[d], "w_hh")}
             if w_hr[d] is not None:
-                kept.append(self._keep(_pack(1, P, H, w_hr[d], s), &self.spec.w_hr[d], "w_hr"))
-            elif P != H:
-                raise ValueError("w_hh columns must equal hidden_size without a projection")
+                packed["weight_hr"] = self._keep_panels(w_hr[d], 1, P, H, &self.spec.w_hr[d], "w_hr")
+            kept.extend(entry[3] for entry in packed.values())
+            panels.append(packed)
             if bias[d] is not None:
                 kept.append(self._keep(bias[d], &self.spec.bias[d], "bias", G * H))
             if b_hn[d] is not None:
                 kept.append(self._keep(b_hn[d], &self.spec.b_hn[d], "b_hn", H))
-        self.arrays = tuple(kept)
+        self.arrays, self.panels = tuple(kept), tuple(panels)
 
-    cdef object _keep(self, array, void **slot, str name, Py_ssize_t count=-1):
-        slot[0] = _data(array, array.size if count < 0 else count, self.itemsize, False, name)
+    cdef tuple _keep_panels(self, panels, Py_ssize_t G, Py_ssize_t units, Py_ssize_t K, void **slot, str name):
+        return (G, units, K, self._keep(panels, slot, name, frnn_packed_size(self.itemsize, G, units, K)))
+
+    cdef object _keep(self, array, void **slot, str name, Py_ssize_t count):
+        slot[0] = _data(array, count, self.itemsize, False, name)
         return array
 
     @property

@@ -14,7 +14,7 @@ def _kernel_lstm_rec(floating[:, ::1] w, floating[:, ::1] v, floating[:, ::1] ga
     cdef Py_ssize_t n = c.shape[0], H = c.shape[1], K = w.shape[1]
     _need(w.shape[0] == 4 * H and v.shape[0] == n and v.shape[1] == K, "w (4H, K), v (n, K)")
     _need(gates.shape[0] == n and gates.shape[1] == 4 * H, "gates (n, 4H)")
-    panels = _pack(4, H, K, np.asarray(w), sizeof(floating))
+    panels = pack(4, H, K, np.asarray(w))
     cdef const floating[::1] pw = panels
     h = np.empty((n, H), np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] ph = h
@@ -30,7 +30,7 @@ def _kernel_gru_rec(floating[:, ::1] w, floating[:, ::1] h_prev, floating[:, ::1
     _need(w.shape[0] == 3 * H and w.shape[1] == H, "w (3H, H)")
     _need(gx.shape[0] == n and gx.shape[1] == 3 * H, "gx (n, 3H)")
     _need(b_hn is None or b_hn.shape[0] == H, "b_hn (H,)")
-    panels = _pack(3, H, H, np.asarray(w), sizeof(floating))
+    panels = pack(3, H, H, np.asarray(w))
     cdef const floating[::1] pw = panels
     h = np.empty((n, H), np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] ph = h
@@ -47,7 +47,7 @@ def _kernel_dense(floating[:, ::1] w, Py_ssize_t G, floating[:, ::1] v, floating
     cdef int code = {"identity": FRNN_ACT_IDENTITY, "tanh": FRNN_ACT_TANH, "relu": FRNN_ACT_RELU}[act]
     _need(G in (1, 3, 4) and w.shape[0] == G * H and w.shape[1] == K, "w (G*H, K) with G in 1, 3, 4")
     _need(pre is None or (pre.shape[1] == G * H and pre.shape[0] in (1, n)), "pre (n or 1, G*H)")
-    panels = _pack(G, H, K, np.asarray(w), sizeof(floating))
+    panels = pack(G, H, K, np.asarray(w))
     cdef const floating[::1] pw = panels
     out = np.empty((n, G * H), np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] po = out
