@@ -9,6 +9,7 @@ import numpy as np
 
 from fastrnn import _layout
 from fastrnn._convert import to_numpy
+from fastrnn._torch_names import VECTORS, base
 from fastrnn.streaming import Stream
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -26,6 +27,14 @@ def check_dtype(dtype):
     if dt not in _DTYPES:
         raise TypeError(f"dtype: expected float32 or float64, got {dt}")
     return dt
+
+
+def semantics_repr(config):
+    """repr() parts for the options beyond torch's that differ from the defaults."""
+    from fastrnn.activations import describe
+
+    return [f"activations={describe(config.activations)}" if name == "activations" else f"{name}={value!r}"
+            for name, value in config.semantics().items()]
 
 
 class Module:
@@ -68,15 +77,13 @@ class Module:
             cfg, pending = self.config, self._weights()
             layers = 1 if cfg.cell else cfg.num_layers
             packed = [self._pack_layer(layer, pending.get) for layer in range(layers)]
-            self._biases = OrderedDict((k, v) for k, v in pending.items() if k.startswith("bias"))
+            self._biases = OrderedDict((k, v) for k, v in pending.items() if base(k) in VECTORS)
             self._packed, self._pending = packed, None
         return packed
 
     def _pack_layer(self, layer, get):
         """The engine's Layer `layer` from get(torch name) -> array or None."""
-        cfg = self.config
-        return _layout.pack_layer(cfg.kind, cfg.nonlinearity, get, layer, 2 if cfg.bidirectional else 1,
-                                  self.dtype, cfg.cell)
+        return _layout.pack_layer(self.config, get, layer, self.dtype)
 
     def _weights(self):
         """Every parameter under its torch name, in torch's order (read-only arrays; unpacked after packing)."""
@@ -167,7 +174,7 @@ class Module:
         panels at once and dropped, so the weights are never resident twice (peak: the panels + one matrix).
         adopt: the arrays are the module's to keep (read from a file), not the caller's."""
         biases = OrderedDict((name, self._own(value, name, self._shapes[name], adopt))
-                             for name, value in read([n for n in self._shapes if n.startswith("bias")]).items())
+                             for name, value in read([n for n in self._shapes if base(n) in VECTORS]).items())
 
         def get(name):
             if name in biases or name not in self._shapes:
@@ -185,8 +192,13 @@ class Module:
         zeros if None. Not available for bidirectional modules.
         The stream runs the weights the module has when it is created; after load_state_dict, make a new one.
         """
-        return Stream(self.config, self._layers, self.dtype, getattr(self, "batch_first", False), batch_size,
-                      initial)
+        from fastrnn import _engine, _slow
+
+        if self.config.slow:
+            make_stack = lambda B: _slow.Stack(self.config, self._weights(), B, self.dtype)  # noqa: E731
+        else:
+            make_stack = lambda B: _engine.Stack(list(self._layers), B)  # noqa: E731
+        return Stream(self.config, make_stack, self.dtype, getattr(self, "batch_first", False), batch_size, initial)
 
     def _state(self, value, name, shape, unbatched):
         """An initial state as a fresh C-contiguous array of `shape` (the batched shape), zeros if None."""

@@ -50,7 +50,9 @@ from libc.string cimport memcpy, memmove, memset
 from cython cimport floating
 
 from fastrnn._kernels cimport (
-    FRNN_ACT_IDENTITY, FRNN_ACT_RELU, FRNN_ACT_TANH, frnn_kernels, frnn_tier_count, frnn_tier_name,
+    FRNN_ACT_IDENTITY, FRNN_ACT_RELU, FRNN_ACT_TANH, FRNN_ACT_SIGMOID, FRNN_ACT_AFFINE, FRNN_ACT_LEAKY_RELU,
+    FRNN_ACT_THRESHOLDED_RELU, FRNN_ACT_SCALED_TANH, FRNN_ACT_HARD_SIGMOID, FRNN_ACT_ELU, FRNN_ACT_SOFTSIGN,
+    FRNN_ACT_SOFTPLUS, FRNN_ACT_STEP, frnn_act, frnn_cell, frnn_kernels, frnn_tier_count, frnn_tier_name,
     frnn_tier_supported, frnn_tier_selectable, frnn_use_tier, frnn_active_tier, frnn_active_kernels, frnn_lanes,
     frnn_packed_size, frnn_pack_f32, frnn_pack_f64, frnn_copy_rows, frnn_chunk_fn, frnn_team_begin, frnn_team_run,
     frnn_team_end, frnn_team_shared_phases, frnn_team_backoffs, frnn_team_forgive,

@@ -4,6 +4,26 @@ cdef extern from "fastrnn_kernels.h" nogil:
         FRNN_ACT_TANH
         FRNN_ACT_RELU
         FRNN_ACT_IDENTITY
+        FRNN_ACT_SIGMOID
+        FRNN_ACT_AFFINE
+        FRNN_ACT_LEAKY_RELU
+        FRNN_ACT_THRESHOLDED_RELU
+        FRNN_ACT_SCALED_TANH
+        FRNN_ACT_HARD_SIGMOID
+        FRNN_ACT_ELU
+        FRNN_ACT_SOFTSIGN
+        FRNN_ACT_SOFTPLUS
+        FRNN_ACT_STEP
+
+    ctypedef struct frnn_act:
+        int code
+        double alpha, beta
+
+    ctypedef struct frnn_cell:
+        frnn_act f, g, h
+        double clip
+        int input_forget
+        int standard
 
     ctypedef struct frnn_kernels:
         const char *name
@@ -11,26 +31,41 @@ cdef extern from "fastrnn_kernels.h" nogil:
         void (*tanh_f32)(Py_ssize_t n, float *x) noexcept nogil
         void (*lstm_rec_f32)(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j_begin, Py_ssize_t j_end, Py_ssize_t K,
                              const float *w_pkgu, const float *v_bk, const float *gates_bg, Py_ssize_t ld_gates,
-                             const float *c_prev_bh, float *c_bh, float *h_bh) noexcept nogil
+                             const float *c_prev_bh, float *c_bh, float *h_bh, const frnn_cell *cell,
+                             const float *peep_g) noexcept nogil
         void (*gru_rec_f32)(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j_begin, Py_ssize_t j_end,
                             const float *w_pkgu, const float *h_prev_bh, const float *gx_bg, Py_ssize_t ld_gx,
-                            const float *b_hn, float *h_bh) noexcept nogil
+                            const float *b_hn, float *h_bh, const frnn_cell *cell) noexcept nogil
+        void (*gru_rz_f32)(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j_begin, Py_ssize_t j_end,
+                           const float *w_pkgu, const float *h_prev_bh, const float *gx_bg, Py_ssize_t ld_gx,
+                           float *z_bh, float *rh_bh, const frnn_cell *cell) noexcept nogil
+        void (*gru_n_f32)(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j_begin, Py_ssize_t j_end,
+                          const float *w_pkgu, const float *rh_bh, const float *gx_bg, Py_ssize_t ld_gx,
+                          const float *z_bh, const float *h_prev_bh, float *h_bh,
+                          const frnn_cell *cell) noexcept nogil
         void (*dense_f32)(Py_ssize_t n, Py_ssize_t G, Py_ssize_t H, Py_ssize_t j_begin, Py_ssize_t j_end,
                           Py_ssize_t K, const float *w_pkgu, const float *v_bk, Py_ssize_t ldv,
-                          const float *pre_bg, Py_ssize_t ld_pre, int act, float *out_bg,
+                          const float *pre_bg, Py_ssize_t ld_pre, const frnn_cell *act, float *out_bg,
                           Py_ssize_t ld_out) noexcept nogil
         void (*sigmoid_f64)(Py_ssize_t n, double *x) noexcept nogil
         void (*tanh_f64)(Py_ssize_t n, double *x) noexcept nogil
         void (*lstm_rec_f64)(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j_begin, Py_ssize_t j_end, Py_ssize_t K,
-                             const double *w_pkgu, const double *v_bk, const double *gates_bg,
-                             Py_ssize_t ld_gates, const double *c_prev_bh, double *c_bh,
-                             double *h_bh) noexcept nogil
+                             const double *w_pkgu, const double *v_bk, const double *gates_bg, Py_ssize_t ld_gates,
+                             const double *c_prev_bh, double *c_bh, double *h_bh, const frnn_cell *cell,
+                             const double *peep_g) noexcept nogil
         void (*gru_rec_f64)(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j_begin, Py_ssize_t j_end,
                             const double *w_pkgu, const double *h_prev_bh, const double *gx_bg, Py_ssize_t ld_gx,
-                            const double *b_hn, double *h_bh) noexcept nogil
+                            const double *b_hn, double *h_bh, const frnn_cell *cell) noexcept nogil
+        void (*gru_rz_f64)(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j_begin, Py_ssize_t j_end,
+                           const double *w_pkgu, const double *h_prev_bh, const double *gx_bg, Py_ssize_t ld_gx,
+                           double *z_bh, double *rh_bh, const frnn_cell *cell) noexcept nogil
+        void (*gru_n_f64)(Py_ssize_t n, Py_ssize_t H, Py_ssize_t j_begin, Py_ssize_t j_end,
+                          const double *w_pkgu, const double *rh_bh, const double *gx_bg, Py_ssize_t ld_gx,
+                          const double *z_bh, const double *h_prev_bh, double *h_bh,
+                          const frnn_cell *cell) noexcept nogil
         void (*dense_f64)(Py_ssize_t n, Py_ssize_t G, Py_ssize_t H, Py_ssize_t j_begin, Py_ssize_t j_end,
                           Py_ssize_t K, const double *w_pkgu, const double *v_bk, Py_ssize_t ldv,
-                          const double *pre_bg, Py_ssize_t ld_pre, int act, double *out_bg,
+                          const double *pre_bg, Py_ssize_t ld_pre, const frnn_cell *act, double *out_bg,
                           Py_ssize_t ld_out) noexcept nogil
 
     int frnn_tier_count()

@@ -7,6 +7,7 @@ layer l and direction suffix ('' or '_reverse'):
     bias_ih_l{l}{sfx}    (G*H,)         if bias
     bias_hh_l{l}{sfx}    (G*H,)         if bias
     weight_hr_l{l}{sfx}  (proj_size, H) LSTM with proj_size > 0
+    weight_p_l{l}{sfx}   (3*H,)         LSTM with peepholes (fastrnn's name, as torch has none): rows [i, f, o]
 with G gate rows per unit (fastrnn._kinds.NUM_GATES). Cells use the same names without the `_l{l}{sfx}` part.
 """
 from __future__ import annotations
@@ -18,8 +19,10 @@ from fastrnn._kinds import NUM_GATES
 DIRECTION_SUFFIXES = ("", "_reverse")
 
 # A parameter name anywhere in a state_dict: prefix ('' or ending in '.'), base name, optional layer suffix.
-PARAM = re.compile(r"(?P<prefix>(?:.*\.)?)(?P<base>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
+PARAM = re.compile(r"(?P<prefix>(?:.*\.)?)(?P<base>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr|weight_p)"
                    r"(?P<suffix>_l(?P<layer>\d+)(?:_reverse)?)?\Z", re.S)
+# Parameters that are vectors (kept in torch's layout beside the engine's panels).
+VECTORS = ("bias_ih", "bias_hh", "weight_p")
 
 
 def key(base, layer=0, direction=0, cell=False):
@@ -33,14 +36,22 @@ def layer_index(name):
     return int(digits) if len(digits) < 10 else 10**10
 
 
-def param_shapes(kind, input_size, hidden_size, num_layers, bias, bidirectional, proj_size, cell=False):
-    """Ordered {torch name: shape} exactly as torch's state_dict() lists them."""
+def base(name):
+    """The base of a parameter name: base('encoder.weight_ih_l1_reverse') == 'weight_ih'."""
+    return PARAM.match(name)["base"]
+
+
+def param_shapes(kind, input_size, hidden_size, num_layers, bias, bidirectional, proj_size, cell=False,
+                 peepholes=False):
+    """Ordered {torch name: shape} exactly as torch's state_dict() lists them (peepholes last in each direction)."""
     G = NUM_GATES[kind]
     H_out = proj_size if proj_size > 0 else hidden_size
     if cell:
         shapes = {"weight_ih": (G * hidden_size, input_size), "weight_hh": (G * hidden_size, hidden_size)}
         if bias:
             shapes.update(bias_ih=(G * hidden_size,), bias_hh=(G * hidden_size,))
+        if peepholes:
+            shapes["weight_p"] = (3 * hidden_size,)
         return shapes
     D = 2 if bidirectional else 1
     shapes = {}
@@ -54,4 +65,6 @@ def param_shapes(kind, input_size, hidden_size, num_layers, bias, bidirectional,
                 shapes[key("bias_hh", layer, d)] = (G * hidden_size,)
             if proj_size > 0:
                 shapes[key("weight_hr", layer, d)] = (proj_size, hidden_size)
+            if peepholes:
+                shapes[key("weight_p", layer, d)] = (3 * hidden_size,)
     return shapes

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastrnn._base import Module, check_dtype
+from fastrnn import _slow
+from fastrnn._base import Module, check_dtype, semantics_repr
 from fastrnn._convert import check_int, lstm_state_pair, to_numpy
 from fastrnn._kinds import check_nonlinearity
 from fastrnn._torch_names import param_shapes
@@ -14,14 +15,15 @@ __all__ = ["RNNCell", "LSTMCell", "GRUCell"]
 
 
 class _CellBase(Module):
-    def __init__(self, kind, input_size, hidden_size, bias=True, dtype=np.float32, nonlinearity="tanh"):
+    def __init__(self, kind, input_size, hidden_size, bias=True, dtype=np.float32, nonlinearity="tanh", **semantics):
         self.input_size = check_int("input_size", input_size, 1)
         self.hidden_size = check_int("hidden_size", hidden_size, 1)
         self.bias = bool(bias)
         self.dtype = check_dtype(dtype)
         self.config = RNNConfig(kind, True, self.input_size, self.hidden_size, bias=self.bias,
-                                nonlinearity=nonlinearity)
-        shapes = param_shapes(kind, self.input_size, self.hidden_size, 1, self.bias, False, 0, cell=True)
+                                nonlinearity=nonlinearity, **semantics)
+        shapes = param_shapes(kind, self.input_size, self.hidden_size, 1, self.bias, False, 0, cell=True,
+                              peepholes=self.config.peepholes)
         self._init_params(shapes, self.hidden_size, self.dtype)
 
     def __repr__(self):
@@ -32,7 +34,7 @@ class _CellBase(Module):
             parts.append(f"nonlinearity={self.config.nonlinearity!r}")
         if self.dtype != np.float32:
             parts.append("dtype=float64")
-        return f"{type(self).__name__}({', '.join(parts)})"
+        return f"{type(self).__name__}({', '.join(parts + semantics_repr(self.config))})"
 
     def _step(self, input, h0, c0, h_name):
         x = to_numpy(input, "input")
@@ -47,8 +49,11 @@ class _CellBase(Module):
         c = self._state(c0, "c0", (B, H), unbatched).reshape(1, B, H) if self.config.kind == "LSTM" else None
         rows = np.ascontiguousarray(x, dtype=self.dtype).reshape(B, self.input_size)
         out = np.empty((B, H), dtype=self.dtype)
-        layer = self._layers[0]
-        layer.forward(rows, 1, B, False, h, c, out, np.empty(layer.scratch_size(1, B), dtype=self.dtype))
+        if self.config.slow:
+            _slow.run_layers(self.config, self._weights(), rows, 1, B, False, h, c, None, self.dtype)
+        else:
+            layer = self._layers[0]
+            layer.forward(rows, 1, B, False, h, c, out, np.empty(layer.scratch_size(1, B), dtype=self.dtype))
         shape = (H,) if unbatched else (B, H)
         return h.reshape(shape), None if c is None else c.reshape(shape)
 
@@ -56,9 +61,11 @@ class _CellBase(Module):
 class RNNCell(_CellBase):
     """One Elman RNN step, like torch.nn.RNNCell: h1 = cell(x, h0)."""
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32, *,
+                 activations=None, clip=None):
         self.nonlinearity = check_nonlinearity(nonlinearity)
-        super().__init__("RNN", input_size, hidden_size, bias, dtype, nonlinearity)
+        super().__init__("RNN", input_size, hidden_size, bias, dtype, nonlinearity, activations=activations,
+                         clip=clip)
 
     def forward(self, input, hx=None):
         return self._step(input, hx, None, "hx")[0]
@@ -69,8 +76,10 @@ class RNNCell(_CellBase):
 class LSTMCell(_CellBase):
     """One LSTM step, like torch.nn.LSTMCell: (h1, c1) = cell(x, (h0, c0))."""
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
-        super().__init__("LSTM", input_size, hidden_size, bias, dtype)
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, *, activations=None, clip=None,
+                 peepholes=False, input_forget=False):
+        super().__init__("LSTM", input_size, hidden_size, bias, dtype, activations=activations, clip=clip,
+                         peepholes=bool(peepholes), input_forget=bool(input_forget))
 
     def forward(self, input, hx=None):
         h0, c0 = lstm_state_pair(hx, "hx", "LSTMCell")
@@ -82,8 +91,10 @@ class LSTMCell(_CellBase):
 class GRUCell(_CellBase):
     """One GRU step, like torch.nn.GRUCell: h1 = cell(x, h0)."""
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32):
-        super().__init__("GRU", input_size, hidden_size, bias, dtype)
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, *, activations=None, clip=None,
+                 linear_before_reset=True):
+        super().__init__("GRU", input_size, hidden_size, bias, dtype, activations=activations, clip=clip,
+                         linear_before_reset=bool(linear_before_reset))
 
     def forward(self, input, hx=None):
         return self._step(input, hx, None, "hx")[0]

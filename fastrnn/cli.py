@@ -242,7 +242,7 @@ def build_parser():
     bench.add_argument("--plot", metavar="PATH.png", help="bar chart of us/step (needs matplotlib)")
     bench.add_argument("--in-process", action="store_true",
                        help="time every engine in this one process (default: each in its own process)")
-    bench.add_argument("--sweep", choices=("rows", "packed-bytes", "split", "skip-padded"),
+    bench.add_argument("--sweep", choices=("split", "chunks", "block", "gemm"),
                        help="instead: time fastrnn alone over one engine tuning threshold (bench/FLOOR.md)")
     bench.set_defaults(func=cmd_bench)
 

@@ -11,13 +11,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastrnn import activations as _activations
 from fastrnn._kinds import check_nonlinearity, normalize
+
+# The cell's options beyond torch's (defaults = torch's cell), with the kinds that have them.
+SEMANTICS = {"activations": None, "clip": None, "peepholes": False, "input_forget": False,
+             "linear_before_reset": True, "reverse": False}
+_ONLY = {"peepholes": "LSTM", "input_forget": "LSTM", "linear_before_reset": "GRU"}
 
 
 @dataclass(frozen=True)
 class RNNConfig:
     """kind: 'RNN', 'LSTM' or 'GRU'; cell: one step (RNNCell, ...) rather than a sequence module; nonlinearity:
-    an RNN's 'tanh' or 'relu' (weights cannot tell them apart, so a loaded RNN says 'tanh' unless told)."""
+    an RNN's 'tanh' or 'relu' (weights cannot tell them apart, so a loaded RNN says 'tanh' unless told).
+
+    Beyond torch's cells (fastrnn.activations, README "Custom gates"): activations (per direction, normalized;
+    None: the defaults), clip (pre-activations bounded to [-clip, clip]; None: no clip), peepholes and input_forget
+    (LSTM), linear_before_reset (GRU; True is torch's, False ONNX's default), reverse (one direction, run from the
+    last step)."""
 
     kind: str
     cell: bool
@@ -28,17 +39,68 @@ class RNNConfig:
     proj_size: int = 0
     bias: bool = True
     nonlinearity: str = "tanh"
+    activations: tuple | None = None
+    clip: float | None = None
+    peepholes: bool = False
+    input_forget: bool = False
+    linear_before_reset: bool = True
+    reverse: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "kind", normalize(self.kind))
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
+        set_("kind", normalize(self.kind))
         check_nonlinearity(self.nonlinearity)
+        for name, kind in _ONLY.items():
+            if getattr(self, name) != SEMANTICS[name] and self.kind != kind:
+                raise ValueError(f"{name}: only a {kind} has it, not a {self.kind}")
+        if self.reverse and (self.bidirectional or self.cell):
+            raise ValueError("reverse: a one-direction layer that runs from its last step; a bidirectional module "
+                             "already has its reverse direction, and a cell takes one step")
+        if self.clip is not None:
+            if isinstance(self.clip, bool) or not isinstance(self.clip, (int, float)) or not self.clip > 0:
+                raise ValueError(f"clip: expected a number > 0 (or None: no clip), got {self.clip!r}")
+            set_("clip", float(self.clip))
+        if self.activations is not None:
+            normalized = _activations.normalize(self.kind, self.activations, self.bidirectional)
+            if self.kind == "RNN" and self.nonlinearity != "tanh" and normalized != self._defaults():
+                raise ValueError(f"activations: give an RNN's activation either as nonlinearity="
+                                 f"{self.nonlinearity!r} or in activations, not both")
+            set_("activations", None if normalized == self._defaults() else normalized)
+
+    def _defaults(self):
+        """The activations of torch's cell (an RNN's from its nonlinearity), per direction."""
+        if self.kind == "RNN":
+            return _activations.normalize("RNN", (self.nonlinearity,), self.bidirectional)
+        return _activations.normalize(self.kind, None, self.bidirectional)
+
+    @property
+    def gate_activations(self):
+        """The activation entries of every direction, defaults filled in."""
+        return self.activations if self.activations is not None else self._defaults()
+
+    @property
+    def standard(self):
+        """torch's cell: default activations, no clip, no peepholes, no coupling, linear before reset."""
+        return all(getattr(self, name) == default for name, default in SEMANTICS.items() if name != "reverse")
+
+    @property
+    def slow(self):
+        """Whether an activation is a Python callable: the cell then runs on fastrnn._slow, not in the kernels."""
+        return self.activations is not None and _activations.has_callables(self.activations)
 
     def __str__(self):
+        extra = "".join(f", {name}={getattr(self, name)!r}" for name, default in SEMANTICS.items()
+                        if name != "activations" and getattr(self, name) != default)
+        if self.activations is not None:
+            extra += f", activations={_activations.describe(self.activations)}"
+        if self.kind == "RNN" and self.nonlinearity != "tanh":
+            extra += f", nonlinearity={self.nonlinearity!r}"
         if self.cell:
-            return f"{self.kind}Cell(input_size={self.input_size}, hidden_size={self.hidden_size}, bias={self.bias})"
+            return (f"{self.kind}Cell(input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                    f"bias={self.bias}{extra})")
         proj = f", proj_size={self.proj_size}" if self.proj_size else ""
         return (f"{self.kind}(input_size={self.input_size}, hidden_size={self.hidden_size}, num_layers="
-                f"{self.num_layers}, bidirectional={self.bidirectional}{proj}, bias={self.bias})")
+                f"{self.num_layers}, bidirectional={self.bidirectional}{proj}, bias={self.bias}{extra})")
 
     @property
     def out_size(self):
@@ -51,24 +113,37 @@ class RNNConfig:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
-    def build(self, nonlinearity=None, batch_first=False, dtype=np.float32, dropout=0.0):
+    def semantics(self):
+        """The options beyond torch's that differ from the defaults, as constructor keywords."""
+        options = {name: getattr(self, name) for name, default in SEMANTICS.items() if getattr(self, name) != default}
+        if self.activations is not None:  # per direction -> the flat list a constructor takes
+            first, *rest = self.activations
+            options["activations"] = first if all(r == first for r in rest) else first + rest[0]
+        return options
+
+    def build(self, nonlinearity=None, batch_first=False, dtype=np.float32, dropout=0.0, **semantics):
         """The fastrnn module this describes (random weights until load_state_dict). nonlinearity overrides the
-        config's (RNN and RNNCell only); batch_first and dropout are calling conventions, not weights."""
+        config's (RNN and RNNCell only); batch_first and dropout are calling conventions, not weights; semantics
+        (activations, clip, input_forget, linear_before_reset, reverse) override the config's, for options the
+        weights cannot tell."""
         from fastrnn import cells, modules
 
-        config = self
+        config = self.replace(**semantics) if semantics else self
         if nonlinearity is not None:
             if self.kind != "RNN":
                 raise ValueError(f"nonlinearity: only an RNN or RNNCell has one; the weights are those of a {self}")
-            config = self.replace(nonlinearity=nonlinearity)
-        rnn = {"nonlinearity": config.nonlinearity} if config.kind == "RNN" else {}
+            config = config.replace(nonlinearity=nonlinearity)
+        options = config.semantics()
+        if config.kind == "RNN":
+            options["nonlinearity"] = config.nonlinearity
         if config.cell:
             if batch_first:
                 raise ValueError(f"batch_first: does not apply to a cell ({config})")
             cls = getattr(cells, f"{config.kind}Cell")
-            return cls(config.input_size, config.hidden_size, bias=config.bias, dtype=dtype, **rnn)
+            return cls(config.input_size, config.hidden_size, bias=config.bias, dtype=dtype, **options)
         if config.proj_size:
-            rnn["proj_size"] = config.proj_size
+            options["proj_size"] = config.proj_size
         cls = getattr(modules, config.kind)
         return cls(config.input_size, config.hidden_size, num_layers=config.num_layers, bias=config.bias,
-                   batch_first=batch_first, dropout=dropout, bidirectional=config.bidirectional, dtype=dtype, **rnn)
+                   batch_first=batch_first, dropout=dropout, bidirectional=config.bidirectional, dtype=dtype,
+                   **options)

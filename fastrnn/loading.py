@@ -184,10 +184,14 @@ def _infer(prefix, names, shapes, where):
     layers = {layer_index(n): n for n in layered}
     if layers and max(layers) >= len(local):  # a stray high index: name it rather than expect every layer below
         fail(layers[max(layers)], f"layer {max(layers)}, but only {len(local)} parameters were found")
+    peepholes = ("weight_p" + sfx) in local
+    if peepholes and kind != "LSTM":
+        fail("weight_p" + sfx, f"peephole weights, but the gates say {kind}")
     config = RNNConfig(kind, cell, input_size, hidden_size, max(layers) + 1 if layers else 1,
-                     any(n.endswith("_reverse") for n in local), proj_size, ("bias_ih" + sfx) in local)
+                       any(n.endswith("_reverse") for n in local), proj_size, ("bias_ih" + sfx) in local,
+                       peepholes=peepholes)
     expected = param_shapes(kind, config.input_size, hidden_size, config.num_layers, config.bias,
-                            config.bidirectional, proj_size, cell=cell)
+                            config.bidirectional, proj_size, cell=cell, peepholes=peepholes)
     for name in local:
         if name not in expected:
             fail(name, f"unexpected for {config}")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastrnn._base import IncompatibleKeys, Module, check_dtype
+from fastrnn import _slow
+from fastrnn._base import IncompatibleKeys, Module, check_dtype, semantics_repr
 from fastrnn._convert import check_int, lstm_state_pair, to_numpy
 from fastrnn._kinds import check_nonlinearity
 from fastrnn._torch_names import param_shapes
@@ -19,7 +20,7 @@ __all__ = ["RNN", "LSTM", "GRU", "IncompatibleKeys"]
 
 class _RNNBase(Module):
     def __init__(self, kind, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32, nonlinearity="tanh"):
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32, nonlinearity="tanh", **semantics):
         self.input_size = check_int("input_size", input_size, 1)
         self.hidden_size = check_int("hidden_size", hidden_size, 1)
         self.num_layers = check_int("num_layers", num_layers, 1)
@@ -36,9 +37,9 @@ class _RNNBase(Module):
         self.bidirectional = bool(bidirectional)
         self.dtype = check_dtype(dtype)
         self.config = RNNConfig(kind, False, self.input_size, self.hidden_size, self.num_layers, self.bidirectional,
-                                self.proj_size, self.bias, nonlinearity)
+                                self.proj_size, self.bias, nonlinearity, **semantics)
         shapes = param_shapes(kind, self.input_size, self.hidden_size, self.num_layers, self.bias,
-                              self.bidirectional, self.proj_size)
+                              self.bidirectional, self.proj_size, peepholes=self.config.peepholes)
         self._init_params(shapes, self.hidden_size, self.dtype)
 
     @property
@@ -61,7 +62,7 @@ class _RNNBase(Module):
             parts.append(f"proj_size={self.proj_size}")
         if self.dtype != np.float32:
             parts.append("dtype=float64")
-        return parts
+        return parts + semantics_repr(self.config)
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(self._extra_repr())})"
@@ -131,6 +132,8 @@ class _RNNBase(Module):
     def _run_layers(self, rows, T, B, h_n, c_n, active):
         """Every layer in turn over the (T*B, I) rows, states updated in place; returns the last layer's output."""
         D, P, dtype = self.num_directions, self.config.out_size, self.dtype
+        if self.config.slow:
+            return _slow.run_layers(self.config, self._weights(), rows, T, B, self.batch_first, h_n, c_n, active, dtype)
         empty = np.zeros if active is not None else np.empty  # padded outputs must read 0
         layers = self._layers
         scratch = np.empty(max(layer.scratch_size(T, B) for layer in layers), dtype=dtype)  # bounded whatever T is
@@ -161,13 +164,16 @@ def _sort_by_length(lengths, T, B):
 
 
 class RNN(_RNNBase):
-    """Elman RNN, h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or relu), like torch.nn.RNN."""
+    """Elman RNN, h' = tanh(W_ih x + b_ih + W_hh h + b_hh) (or relu), like torch.nn.RNN.
+
+    Beyond torch (keyword-only; README "Custom gates"): activations (one slot, f, or two for bidirectional), clip,
+    reverse."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32):
+                 dropout=0.0, bidirectional=False, dtype=np.float32, *, activations=None, clip=None, reverse=False):
         self.nonlinearity = check_nonlinearity(nonlinearity)
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
-                         dtype, nonlinearity)
+                         dtype, nonlinearity, activations=activations, clip=clip, reverse=reverse)
 
     def _extra_repr(self):
         parts = super()._extra_repr()
@@ -177,12 +183,17 @@ class RNN(_RNNBase):
 
 
 class LSTM(_RNNBase):
-    """LSTM, gates [i, f, g, o], optional projection h = W_hr (o * tanh(c)), like torch.nn.LSTM."""
+    """LSTM, gates [i, f, g, o], optional projection h = W_hr (o * tanh(c)), like torch.nn.LSTM.
+
+    Beyond torch (keyword-only; README "Custom gates"): activations (slots f, g, h), clip, peepholes (parameters
+    weight_p_l{k}{suffix} of shape (3*hidden_size,), rows [i, f, o]), input_forget (f = 1 - i), reverse."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0, dtype=np.float32):
+                 bidirectional=False, proj_size=0, dtype=np.float32, *, activations=None, clip=None,
+                 peepholes=False, input_forget=False, reverse=False):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, dtype)
+                         bidirectional, proj_size, dtype, activations=activations, clip=clip,
+                         peepholes=bool(peepholes), input_forget=bool(input_forget), reverse=reverse)
 
     def _split_hx(self, hx):
         return lstm_state_pair(hx, "hx")
@@ -192,9 +203,14 @@ class LSTM(_RNNBase):
 
 
 class GRU(_RNNBase):
-    """GRU, gates [r, z, n], n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), like torch.nn.GRU."""
+    """GRU, gates [r, z, n], n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), like torch.nn.GRU.
+
+    Beyond torch (keyword-only; README "Custom gates"): activations (slots f, g), clip, linear_before_reset
+    (False: n = tanh(W_in x + b_in + W_hn (r * h) + b_hn), ONNX's default and Keras' reset_after=False), reverse."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, dtype=np.float32):
+                 bidirectional=False, dtype=np.float32, *, activations=None, clip=None, linear_before_reset=True,
+                 reverse=False):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         0, dtype)
+                         0, dtype, activations=activations, clip=clip, linear_before_reset=bool(linear_before_reset),
+                         reverse=reverse)

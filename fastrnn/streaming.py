@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastrnn import _engine
 from fastrnn._convert import check_int, lstm_state_pair, to_numpy
 
 
@@ -24,13 +23,14 @@ class Stream:
     or (input_size,) and returns h'.
     """
 
-    def __init__(self, config, layers, dtype, batch_first=False, batch_size=1, initial=None):
-        """Made by module.stream(): config (fastrnn.config.RNNConfig), the module's engine layers, its dtype and
-        calling convention."""
-        if config.bidirectional:
+    def __init__(self, config, make_stack, dtype, batch_first=False, batch_size=1, initial=None):
+        """Made by module.stream(): config (fastrnn.config.RNNConfig), make_stack(batch_size) -> the engine's Stack
+        of the module's layers (or fastrnn._slow's), its dtype and calling convention."""
+        if config.bidirectional or config.reverse:
+            which = "a bidirectional module" if config.bidirectional else "a reverse module"
             raise ValueError(
-                "stream: a bidirectional module cannot stream: its reverse direction needs the whole "
-                "sequence before it can produce the first output; call the module on the full sequence"
+                f"stream: {which} cannot stream: its reverse direction needs the whole sequence before it can "
+                f"produce the first output; call the module on the full sequence"
             )
         self.batch_size = check_int("batch_size", batch_size, 1, wrong_type=ValueError)
         self._config = config
@@ -39,7 +39,7 @@ class Stream:
         self._batch_first = batch_first
         self._dtype = np.dtype(dtype)
         # The engine's Stack owns the state (h (L, B, P), c (L, B, H)) and every work buffer.
-        self._stack = _engine.Stack(list(layers), self.batch_size)
+        self._stack = make_stack(self.batch_size)
         self._run = self._stack.run
         self._h, self._c = self._stack.h, self._stack.c
         if initial is not None:

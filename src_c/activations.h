@@ -73,6 +73,27 @@ FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(tanh_f32, ISA)(frnn_vf32 x)
     return (frnn_vf32)(((frnn_vi32)small & is_small) | ((frnn_vi32)big & ~is_small));
 }
 
+/* log(1 + u) for u in [0, 1] (softplus): 2 atanh(s) with s = u / (2 + u) in [0, 1/3], an odd series in s with
+ * no cancellation near 0; ~1 ulp. NaN in, NaN out. */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(log1p_unit_f32, ISA)(frnn_vf32 u)
+{
+    frnn_vf32 s = u / (2.0f + u), z = s * s;
+    frnn_vf32 p = 1.0f / 15 + (frnn_vf32){0};
+    p = p * z + 1.0f / 13;
+    p = p * z + 1.0f / 11;
+    p = p * z + 1.0f / 9;
+    p = p * z + 1.0f / 7;
+    p = p * z + 1.0f / 5;
+    p = p * z + 1.0f / 3;
+    return 2.0f * (s + s * z * p);
+}
+
+/* exp(x) for x <= 0 (the ELU's negative side). */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_nonpos_f32, ISA)(frnn_vf32 x)
+{
+    return ISA_FN(exp_neg_f32, ISA)(x);
+}
+
 /* ---- float64 activations: libm per lane ------------------------------------------------------------- */
 FRNN_ALWAYS_INLINE double ISA_FN(sigmoid1_f64, ISA)(double x)
 {
@@ -91,6 +112,18 @@ FRNN_ALWAYS_INLINE frnn_vf64 ISA_FN(sigmoid_f64, ISA)(frnn_vf64 x)
 FRNN_ALWAYS_INLINE frnn_vf64 ISA_FN(tanh_f64, ISA)(frnn_vf64 x)
 {
     for (int k = 0; k < FRNN_VB / 8; ++k) x[k] = tanh(x[k]);
+    return x;
+}
+
+FRNN_ALWAYS_INLINE frnn_vf64 ISA_FN(log1p_unit_f64, ISA)(frnn_vf64 u)
+{
+    for (int k = 0; k < FRNN_VB / 8; ++k) u[k] = log1p(u[k]);
+    return u;
+}
+
+FRNN_ALWAYS_INLINE frnn_vf64 ISA_FN(exp_nonpos_f64, ISA)(frnn_vf64 x)
+{
+    for (int k = 0; k < FRNN_VB / 8; ++k) x[k] = exp(x[k]);
     return x;
 }
 

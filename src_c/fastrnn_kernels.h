@@ -1,10 +1,15 @@
 /* fastrnn kernels: the public API the engine (fastrnn/_engine.pyx) calls. Plain C99 + GCC vector extensions,
  * no Python.h, no allocation.
  *
- * What the kernels compute (gate order is torch's: LSTM [i, f, g, o], GRU [r, z, n]):
- *   LSTM: i,f,o = sigmoid(.), g = tanh(.), c' = f*c + i*g, h' = o*tanh(c')
- *   GRU:  r,z = sigmoid(gx + gh), n = tanh(gx_n + r*(gh_n + b_hn)), h' = (1-z)*n + z*h
- *   RNN:  h' = tanh(pre) or relu(pre)
+ * What the kernels compute (gate order is torch's: LSTM [i, f, g, o], GRU [r, z, n]), with the activation slots
+ * of ONNX (f, g, h) and torch's defaults in brackets:
+ *   LSTM: i = f(pi + P_i c), f = f(pf + P_f c) [sigmoid] (or 1 - i, coupled), g = g(pg) [tanh],
+ *         c' = f*c + i*g, o = f(po + P_o c') [sigmoid], h' = o * h(c') [tanh]     (P: peepholes, if any)
+ *   GRU:  r = f(gx_r + gh_r), z = f(gx_z + gh_z) [sigmoid], h' = (1-z)*n + z*h, with
+ *         n = g(gx_n + r*(gh_n + b_hn)) [tanh] (linear before reset: torch's), or
+ *         n = g(gx_n + (r*h) W_hn^T) (ONNX's default, Keras reset_after=False: two products per step)
+ *   RNN:  h' = f(pre) [tanh or relu]
+ * A clip c > 0 bounds every pre-activation to [-c, c] before its activation, as ONNX Runtime does.
  *
  * Pointer names carry their layout: `_bg` is (batch rows, gate columns), `_bh` is (batch rows, hidden),
  * `_g` / `_h` / `_k` one row of gate / hidden / input values. Rows of a `gates`/`out` matrix are `ld_*`
@@ -25,7 +30,29 @@
 
 #include <stddef.h>
 
-enum { FRNN_ACT_TANH = 0, FRNN_ACT_RELU = 1, FRNN_ACT_IDENTITY = 2 };
+/* Activations (ONNX's list, plus step: 1 where x >= 0, else 0); alpha and beta as ONNX defines them. Every one
+ * propagates NaN. */
+enum {
+    FRNN_ACT_TANH = 0, FRNN_ACT_RELU, FRNN_ACT_IDENTITY, FRNN_ACT_SIGMOID, FRNN_ACT_AFFINE, FRNN_ACT_LEAKY_RELU,
+    FRNN_ACT_THRESHOLDED_RELU, FRNN_ACT_SCALED_TANH, FRNN_ACT_HARD_SIGMOID, FRNN_ACT_ELU, FRNN_ACT_SOFTSIGN,
+    FRNN_ACT_SOFTPLUS, FRNN_ACT_STEP
+};
+
+typedef struct frnn_act {
+    int code;
+    double alpha, beta;
+} frnn_act;
+
+/* The gate math of a cell beyond its products: activation slots f, g, h (LSTM: f for i, f, o; g the candidate;
+ * h the cell output. GRU: f for r, z; g the candidate. RNN: f), a clip (0: none), LSTM's coupled input and
+ * forget gates. `standard` (torch's cell: sigmoid, tanh, tanh, no clip, no coupling, no peepholes) takes the
+ * fastest path; the kernels treat the fields as constants of a call. */
+typedef struct frnn_cell {
+    frnn_act f, g, h;
+    double clip;
+    int input_forget;
+    int standard;
+} frnn_cell;
 
 #define FRNN_KERNEL_FIELDS(real, sfx)                                                               \
     /* sigmoid/tanh applied to n contiguous values, in place (the tests check them on every tier). */   \
@@ -36,22 +63,32 @@ enum { FRNN_ACT_TANH = 0, FRNN_ACT_RELU = 1, FRNN_ACT_IDENTITY = 2 };
      * threads can take one range each with the same arithmetic as one thread:                       \
      * LSTM: pre = gates_bg (n x 4H, stride ld_gates: input part + bias) + v_bk (n x K, K = P) W^T;   \
      * c_bh (may be c_prev_bh) receives c' from c_prev_bh; h_bh (n x H) receives h' (not aliasing    \
-     * v_bk). */                                                                                     \
+     * v_bk); peep_g (3H: i, f, o) or NULL. */                                                       \
     void (*lstm_rec_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,             \
                            ptrdiff_t K, const real *w_pkgu, const real *v_bk, const real *gates_bg,  \
-                           ptrdiff_t ld_gates, const real *c_prev_bh, real *c_bh, real *h_bh);      \
-    /* GRU: gh = h_prev_bh (n x H) W^T (K = H), then the gate math with gx_bg (n x 3H, stride ld_gx) \
-     * and b_hn (H or NULL); h_bh (n x H, not aliasing h_prev_bh) receives h'. */                    \
+                           ptrdiff_t ld_gates, const real *c_prev_bh, real *c_bh, real *h_bh,       \
+                           const frnn_cell *cell, const real *peep_g);                               \
+    /* GRU, linear before reset: gh = h_prev_bh (n x H) W^T (K = H), then the gate math with gx_bg   \
+     * (n x 3H, stride ld_gx) and b_hn (H or NULL); h_bh (n x H, not aliasing h_prev_bh) gets h'. */ \
     void (*gru_rec_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,              \
                           const real *w_pkgu, const real *h_prev_bh, const real *gx_bg,              \
-                          ptrdiff_t ld_gx, const real *b_hn, real *h_bh);                            \
+                          ptrdiff_t ld_gx, const real *b_hn, real *h_bh, const frnn_cell *cell);     \
+    /* GRU, reset before the product, in two phases: gru_rz (W of the r, z gates, 2 x H units, K = H) \
+     * gives z_bh and rh_bh = r * h_prev; gru_n (W of the n gate, K = H) then h'. */                  \
+    void (*gru_rz_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,               \
+                         const real *w_pkgu, const real *h_prev_bh, const real *gx_bg, ptrdiff_t ld_gx, \
+                         real *z_bh, real *rh_bh, const frnn_cell *cell);                            \
+    void (*gru_n_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,                \
+                        const real *w_pkgu, const real *rh_bh, const real *gx_bg, ptrdiff_t ld_gx,   \
+                        const real *z_bh, const real *h_prev_bh, real *h_bh, const frnn_cell *cell); \
     /* A dense layer over packed weights of G gates x H units (the RNN step, the input projection, the \
-     * LSTM projection): out_bg (n x G*H, row stride ld_out) = act(pre_bg + v_bk W^T), v_bk rows       \
-     * ldv apart; pre_bg may be NULL, and ld_pre = 0 broadcasts one row (a bias) to every row.         \
-     * act: FRNN_ACT_TANH / RELU / IDENTITY. */                                                       \
+     * LSTM projection): out_bg (n x G*H, row stride ld_out) = act(clip(pre_bg + v_bk W^T)), v_bk rows  \
+     * ldv apart; pre_bg may be NULL, and ld_pre = 0 broadcasts one row (a bias) to every row; act     \
+     * NULL is the identity (no clip). */                                                             \
     void (*dense_##sfx)(ptrdiff_t n, ptrdiff_t G, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,   \
                         ptrdiff_t K, const real *w_pkgu, const real *v_bk, ptrdiff_t ldv,            \
-                        const real *pre_bg, ptrdiff_t ld_pre, int act, real *out_bg, ptrdiff_t ld_out);
+                        const real *pre_bg, ptrdiff_t ld_pre, const frnn_cell *act, real *out_bg,   \
+                        ptrdiff_t ld_out);
 
 /* One tier's kernels, float (f32) and double (f64). */
 typedef struct frnn_kernels {

@@ -111,8 +111,9 @@ FRNN_ALWAYS_INLINE void FN(panel_rows)(const int G, ptrdiff_t n, ptrdiff_t K, co
 
 static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K,
                          const REAL *w_pkgu, const REAL *v_bk, const REAL *gates_bg, ptrdiff_t ld_gates,
-                         const REAL *c_prev_bh, REAL *c_bh, REAL *h_bh)
+                         const REAL *c_prev_bh, REAL *c_bh, REAL *h_bh, const frnn_cell *cell, const REAL *peep_g)
 {
+    const VEC zero = {0};
     for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * 4 * NV];
@@ -125,7 +126,9 @@ static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t 
                     const REAL *g = gates_bg + (b0 + r) * ld_gates + j;
                     FN(lstm_cell)(ar[q] + FN(load)(g, m), ar[NV + q] + FN(load)(g + H, m),
                                   ar[2 * NV + q] + FN(load)(g + 2 * H, m), ar[3 * NV + q] + FN(load)(g + 3 * H, m),
-                                  c_prev_bh + row + j, c_bh + row + j, h_bh + row + j, m);
+                                  c_prev_bh + row + j, c_bh + row + j, h_bh + row + j, m, cell,
+                                  peep_g ? FN(load)(peep_g + j, m) : zero, peep_g ? FN(load)(peep_g + H + j, m) : zero,
+                                  peep_g ? FN(load)(peep_g + 2 * H + j, m) : zero);
                 }
             }
         }
@@ -134,7 +137,7 @@ static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t 
 
 static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,
                         const REAL *w_pkgu, const REAL *h_prev_bh, const REAL *gx_bg,
-                        ptrdiff_t ld_gx, const REAL *b_hn, REAL *h_bh)
+                        ptrdiff_t ld_gx, const REAL *b_hn, REAL *h_bh, const frnn_cell *cell)
 {
     for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
@@ -148,18 +151,20 @@ static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j
                     const REAL *x = gx_bg + (b0 + r) * ld_gx + j;
                     VEC bn = b_hn ? FN(load)(b_hn + j, m) : (VEC){0};
                     FN(gru_cell)(FN(load)(x, m), FN(load)(x + H, m), FN(load)(x + 2 * H, m), ar[q], ar[NV + q],
-                                 ar[2 * NV + q], bn, h_prev_bh + row + j, h_bh + row + j, m);
+                                 ar[2 * NV + q], bn, h_prev_bh + row + j, h_bh + row + j, m, cell);
                 }
             }
         }
     }
 }
 
-/* out_bg (n x G*H, row stride ld_out) = act(pre_bg + v_bk W^T) for W of G gates x H units packed in panels;
- * pre_bg (row stride ld_pre; 0 broadcasts one row, a bias) may be NULL. */
+/* out_bg (n x G*H, row stride ld_out) = act(clip(pre_bg + v_bk W^T)) for W of G gates x H units packed in panels;
+ * pre_bg (row stride ld_pre; 0 broadcasts one row, a bias) may be NULL; act (its f slot and clip) NULL for the
+ * identity. */
 FRNN_ALWAYS_INLINE void FN(dense_g)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,
                                     ptrdiff_t K, const REAL *w_pkgu, const REAL *v_bk, ptrdiff_t ldv,
-                                    const REAL *pre_bg, ptrdiff_t ld_pre, int act, REAL *out_bg, ptrdiff_t ld_out)
+                                    const REAL *pre_bg, ptrdiff_t ld_pre, const frnn_cell *act, REAL *out_bg,
+                                    ptrdiff_t ld_out)
 {
     for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
@@ -172,7 +177,8 @@ FRNN_ALWAYS_INLINE void FN(dense_g)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdi
                         ptrdiff_t j = g * H + j0 + q * LANES, m = H - (j0 + q * LANES);
                         VEC v = a[(r * G + g) * NV + q];
                         if (pre_bg) v += FN(load)(pre_bg + (b0 + r) * ld_pre + j, m);
-                        FN(store)(out_bg + (b0 + r) * ld_out + j, FN(rnn_act)(v, act), m);
+                        if (act) v = FN(gate)(&act->f, (REAL)act->clip, v);
+                        FN(store)(out_bg + (b0 + r) * ld_out + j, v, m);
                     }
                 }
             }
@@ -182,12 +188,60 @@ FRNN_ALWAYS_INLINE void FN(dense_g)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdi
 
 static void FN(dense)(ptrdiff_t n, ptrdiff_t G, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K,
                       const REAL *w_pkgu, const REAL *v_bk, ptrdiff_t ldv, const REAL *pre_bg, ptrdiff_t ld_pre,
-                      int act, REAL *out_bg, ptrdiff_t ld_out)
+                      const frnn_cell *act, REAL *out_bg, ptrdiff_t ld_out)
 {
     switch (G) {  /* the gate count a constant of each copy, so its register blocks are too */
     case 4: FN(dense_g)(4, n, H, j_begin, j_end, K, w_pkgu, v_bk, ldv, pre_bg, ld_pre, act, out_bg, ld_out); break;
     case 3: FN(dense_g)(3, n, H, j_begin, j_end, K, w_pkgu, v_bk, ldv, pre_bg, ld_pre, act, out_bg, ld_out); break;
     default: FN(dense_g)(1, n, H, j_begin, j_end, K, w_pkgu, v_bk, ldv, pre_bg, ld_pre, act, out_bg, ld_out); break;
+    }
+}
+
+/* GRU with the reset before the product (ONNX's default): the r and z gates first (W of 2 gates x H units), r
+ * applied to the old h for the second product, then the candidate and h' (gru_n). */
+static void FN(gru_rz)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, const REAL *w_pkgu,
+                       const REAL *h_prev_bh, const REAL *gx_bg, ptrdiff_t ld_gx, REAL *z_bh, REAL *rh_bh,
+                       const frnn_cell *cell)
+{
+    const REAL clip = (REAL)cell->clip;
+    for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
+        for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
+            VEC a[NSUP * 2 * NV];
+            R = n - b0 < NSUP ? n - b0 : NSUP;
+            FN(panel_rows)(2, R, H, w_pkgu + j0 * H * 2, h_prev_bh + b0 * H, H, a);
+            for (ptrdiff_t r = 0; r < R; ++r) {
+                const VEC *ar = a + r * 2 * NV;
+                for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
+                    ptrdiff_t j = j0 + q * LANES, m = H - j, row = (b0 + r) * H;
+                    const REAL *x = gx_bg + (b0 + r) * ld_gx + j;
+                    VEC rg = FN(gate)(&cell->f, clip, FN(load)(x, m) + ar[q]);
+                    FN(store)(z_bh + row + j, FN(gate)(&cell->f, clip, FN(load)(x + H, m) + ar[NV + q]), m);
+                    FN(store)(rh_bh + row + j, rg * FN(load)(h_prev_bh + row + j, m), m);
+                }
+            }
+        }
+    }
+}
+
+static void FN(gru_n)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, const REAL *w_pkgu,
+                      const REAL *rh_bh, const REAL *gx_bg, ptrdiff_t ld_gx, const REAL *z_bh,
+                      const REAL *h_prev_bh, REAL *h_bh, const frnn_cell *cell)
+{
+    const REAL clip = (REAL)cell->clip;
+    for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += PANEL) {
+        for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
+            VEC a[NSUP * NV];
+            R = n - b0 < NSUP ? n - b0 : NSUP;
+            FN(panel_rows)(1, R, H, w_pkgu + j0 * H, rh_bh + b0 * H, H, a);
+            for (ptrdiff_t r = 0; r < R; ++r) {
+                for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
+                    ptrdiff_t j = j0 + q * LANES, m = H - j, row = (b0 + r) * H;
+                    VEC nn = FN(gate)(&cell->g, clip, FN(load)(gx_bg + (b0 + r) * ld_gx + 2 * H + j, m) + a[r * NV + q]);
+                    VEC z = FN(load)(z_bh + row + j, m);
+                    FN(store)(h_bh + row + j, ((REAL)1 - z) * nn + z * FN(load)(h_prev_bh + row + j, m), m);
+                }
+            }
+        }
     }
 }
 

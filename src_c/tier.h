@@ -32,7 +32,7 @@
 #define TIER_KERNELS(sfx, isa)                                                                          \
     .sigmoid_##sfx = sigmoid_n_##sfx##_##isa, .tanh_##sfx = tanh_n_##sfx##_##isa,                       \
     .lstm_rec_##sfx = lstm_rec_##sfx##_##isa, .gru_rec_##sfx = gru_rec_##sfx##_##isa,                   \
-    .dense_##sfx = dense_##sfx##_##isa
+    .gru_rz_##sfx = gru_rz_##sfx##_##isa, .gru_n_##sfx = gru_n_##sfx##_##isa, .dense_##sfx = dense_##sfx##_##isa
 #define TIER_TABLE_(isa) \
     const frnn_kernels frnn_kernels_##isa = {.name = TIER_STR(isa), TIER_KERNELS(f32, isa), TIER_KERNELS(f64, isa)};
 #define TIER_TABLE(isa) TIER_TABLE_(isa)

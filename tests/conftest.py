@@ -170,8 +170,13 @@ def run_reference(fmod, x, states=None, kind="LSTM", lengths=None):
 
     cfg = fmod.config
     hx = None if states is None else (tuple(states) if cfg.kind == "LSTM" else states[0])
-    out, hn = reference.forward(cfg.kind, fmod.state_dict(), x, hx, cfg.num_layers, cfg.bidirectional,
-                                fmod.batch_first, lengths, cfg.nonlinearity)
+    params = fmod.state_dict()
+    if cfg.cell:  # the oracle speaks the names of layer 0
+        params = {f"{name}_l0": value for name, value in params.items()}
+    out, hn = reference.forward(cfg.kind, params, x, hx, 1 if cfg.cell else cfg.num_layers, cfg.bidirectional,
+                                getattr(fmod, "batch_first", False), lengths, cfg.nonlinearity,
+                                cfg.gate_activations, cfg.clip, cfg.input_forget, cfg.linear_before_reset,
+                                cfg.reverse)
     return out, list(hn) if isinstance(hn, tuple) else [hn]
 
 

@@ -10,6 +10,7 @@ import reference
 from conftest import assert_close, randn
 
 from fastrnn import _engine
+from fastrnn.activations import ACTIVATIONS as ACTIVATION_DEFAULTS
 
 DTYPES = [np.float32, np.float64]
 # (n rows, H, K): one row (the streaming kernel), register blocks of every height, more rows than the kernel holds
@@ -80,9 +81,74 @@ def test_dense_kernel(isa, dtype, n, H, K, G, act, pre_rows, rng, seed):
     v = randn(rng, (n, K), dtype)
     pre = None if pre_rows is None else randn(rng, (n if pre_rows == "n" else 1, G * H), dtype)
     want = v.astype(np.float64) @ w.astype(np.float64).T + (0 if pre is None else pre.astype(np.float64))
-    want = {"identity": want, "tanh": reference.tanh(want), "relu": reference.relu(want)}[act]
-    got = _engine._kernel_dense(w, G, v, pre, act)
+    want = reference.activation(act)(want)
+    got = _engine._kernel_dense(w, G, v, pre, (act, 0.0, 0.0))
     assert_close(got, want, dtype, f"dense isa={isa} G={G} n={n} H={H} K={K} act={act} pre={pre_rows}", seed)
+
+
+# Every activation with ONNX's default parameters and with others; `step` and the thresholds at their edges.
+ACTIVATIONS = [(name, *ACTIVATION_DEFAULTS[name]) for name in ACTIVATION_DEFAULTS] + [
+    ("affine", -0.7, 0.3), ("leaky_relu", 0.2, 0.0), ("thresholded_relu", -0.5, 0.0), ("scaled_tanh", 1.7, 0.6),
+    ("hard_sigmoid", 1 / 6, 0.5), ("elu", 0.3, 0.0)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=lambda a: f"{a[0]}({a[1]:g},{a[2]:g})")
+@pytest.mark.parametrize("clip", [0.0, 2.5])
+def test_every_activation(isa, dtype, act, clip, rng, seed):
+    """Each activation (and the clip before it) on saturating, tiny and edge values, NaN kept; K = 0, so the
+    kernel's output is the activation of its pre-activations alone."""
+    edges = [0.0, -0.0, act[1], -act[1], 1e-30, -1e-30, 1e-6, -1e-6, 3.0, -3.0, 30.0, -30.0, 90.0, -90.0, 1e30,
+             -1e30, np.inf, -np.inf, np.nan]
+    pre = np.concatenate([_saturating(rng, 180, dtype, 4.0), np.array(edges, dtype=dtype)]).astype(dtype)[None]
+    want = reference.activation(*act)(np.clip(pre, -clip, clip) if clip else pre)
+    got = _engine._kernel_dense(np.zeros((pre.shape[1], 0), dtype), 1, np.zeros((1, 0), dtype), pre, act, clip)
+    assert_close(got, want, dtype, f"{act} clip={clip} isa={isa}", seed)
+
+
+LSTM_OPTIONS = [dict(), dict(peephole=True), dict(clip=1.5), dict(input_forget=True),
+                dict(acts=(("hard_sigmoid", 0.2, 0.5), ("tanh", 0, 0), ("softsign", 0, 0)), peephole=True, clip=3.0),
+                dict(acts=(("step", 0, 0), ("identity", 0, 0), ("identity", 0, 0)))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,H,K", SIZES[::2])
+@pytest.mark.parametrize("options", LSTM_OPTIONS, ids=lambda o: ",".join(o) or "defaults")
+def test_lstm_cell_options(isa, dtype, n, H, K, options, rng, seed):
+    acts = tuple((a, 0.0, 0.0) if isinstance(a, str) else (a[0], float(a[1]), float(a[2]))
+                 for a in options.get("acts", reference.DEFAULTS["LSTM"]))
+    clip, input_forget = options.get("clip", 0.0), options.get("input_forget", False)
+    standard = options == {}
+    w = randn(rng, (4 * H, K), dtype, scale=1 / np.sqrt(K))
+    v, gates = randn(rng, (n, K), dtype), _saturating(rng, (n, 4 * H), dtype, 2.0)
+    c = randn(rng, (n, H), dtype, scale=3.0)
+    peep = randn(rng, (3 * H,), dtype) if options.get("peephole") else None
+    pre = gates.astype(np.float64) + v.astype(np.float64) @ w.astype(np.float64).T
+    want_c, want_h = reference.lstm_gates(pre, c.astype(np.float64), acts, clip or None, peep, input_forget)
+    h = _engine._kernel_lstm_rec(w, v, gates, c, (*acts, clip, input_forget, standard), peep)
+    where = f"lstm {options} isa={isa} n={n} H={H} K={K}"
+    assert_close(c, want_c, dtype, where + " c", seed)
+    assert_close(h, want_h, dtype, where + " h", seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,H,K", SIZES[::2])
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("acts,clip", [(("sigmoid", "tanh"), 0.0), (("hard_sigmoid", "elu"), 0.0),
+                                       (("sigmoid", "tanh"), 1.0)])
+def test_gru_cell_options(isa, dtype, n, H, K, reset_after, acts, clip, rng, seed):
+    acts = tuple((a, *ACTIVATION_DEFAULTS[a]) for a in acts)
+    standard = acts[0][0] == "sigmoid" and acts[1][0] == "tanh" and not clip
+    w = randn(rng, (3 * H, H), dtype, scale=2 / np.sqrt(H))
+    h_prev, gx = randn(rng, (n, H), dtype), _saturating(rng, (n, 3 * H), dtype, 3.0)
+    cell = (*acts, acts[1], clip, False, standard)
+    got = _engine._kernel_gru_rec(w, h_prev, gx, None, cell, reset_after)
+    h64 = h_prev.astype(np.float64)
+    if reset_after:
+        want = reference.gru_gates(gx, h64 @ w.astype(np.float64).T, None, h64, acts, clip or None)
+    else:
+        want = reference.gru_gates_reset_before(gx, w, h64, acts, clip or None)
+    assert_close(got, want, dtype, f"gru reset_after={reset_after} {acts} clip={clip} isa={isa} n={n} H={H}", seed)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -126,7 +192,7 @@ def test_kernels_propagate_nan(isa, dtype, rng):
 
     v = randn(rng, (1, K), dtype)
     v[0, 3] = np.nan  # poisons every unit of that row
-    for act in ("tanh", "relu", "identity"):
+    for act in ACTIVATIONS:
         out = _engine._kernel_dense(randn(rng, (H, K), dtype), 1, v, None, act)
         assert np.isnan(out).all(), act
 
@@ -147,7 +213,7 @@ def test_kernel_entry_points_reject_bad_buffers():
         _engine._kernel_lstm_rec(np.zeros((12, 2), f32), np.zeros((2, 2)), np.zeros((2, 12), f32),
                                  np.zeros((2, 3), f32))
     with pytest.raises((TypeError, ValueError)):
-        _engine._kernel_dense(np.zeros((3, 2), np.int32), 1, np.zeros((1, 2), np.int32), None, "tanh")
+        _engine._kernel_dense(np.zeros((3, 2), np.int32), 1, np.zeros((1, 2), np.int32), None, ("tanh", 0, 0))
     with pytest.raises(ValueError):
         _engine._kernel_gru_rec(np.zeros((9, 3)), np.zeros((2, 3)), np.zeros((2, 9)), np.zeros(2))  # b_hn too short
     with pytest.raises(ValueError):

@@ -1,10 +1,11 @@
-"""Engine tuning sweeps, `fastrnn bench --sweep NAME`: fastrnn alone, timed with both sides of one threshold of
+"""Engine tuning sweeps, `fastrnn bench --sweep NAME`: fastrnn alone, timed on both sides of one threshold of
 fastrnn._engine.tuning() over the sizes where the choice changes, so the threshold can be read off the table.
 
-    rows          panels vs BLAS in the time loop, over batch rows        -> packed_max_rows
-    packed-bytes  panels vs BLAS gemv at one row, over W_hh size          -> packed_max_bytes
     split         one direction's steps split across 2 threads or not     -> split_min_step_flops, split_min_call_flops
-    skip-padded   ragged input projection vs one gemm, over used fraction -> skip_padded_fraction
+    chunks        chunks per split phase                                  -> split_chunks
+    block         timesteps of input projection computed at once          -> block_bytes
+    gemm          fastrnn's packed-panel product vs scipy's BLAS sgemm on the input projections of the default
+                  suite (whether fastrnn needs a BLAS at all; needs scipy)
 """
 from __future__ import annotations
 
@@ -49,35 +50,6 @@ def _print_table(title, columns, rows):
     print()
 
 
-def rows_sweep(threads):
-    T, counts = 50, (1, 2, 4, 8, 16, 24, 32, 48, 64)
-    table = []
-    for kind, H in (("LSTM", 64), ("LSTM", 256), ("LSTM", 512), ("GRU", 256)):
-        panels = _module(kind, H, packed_max_rows=1 << 20)
-        blas = _module(kind, H, packed_max_rows=1)
-        cells = []
-        for B in counts:
-            x = np.random.default_rng(0).standard_normal((T, B, H)).astype(np.float32)
-            res = _median_us({"panels": lambda x: panels(x)[0], "blas": lambda x: blas(x)[0]}, x)
-            cells.append(f"{res['panels'] / T:.1f} / {res['blas'] / T:.1f}")
-        table.append([f"{kind} {H}", *cells])
-    _print_table(f"us per step, panels / BLAS beyond one row (T={T}, {threads} thread(s))",
-                 ["model", *[f"B{B}" for B in counts]], table)
-
-
-def packed_bytes_sweep(threads):
-    T, table = 50, []
-    for kind in ("LSTM", "GRU"):
-        for H in (256, 512, 768, 1024, 1536):
-            panels = _module(kind, H, packed_max_bytes=NEVER)
-            blas = _module(kind, H, packed_max_bytes=ALWAYS)
-            x = np.random.default_rng(0).standard_normal((T, 1, H)).astype(np.float32)
-            res = _median_us({"panels": lambda x: panels(x)[0], "blas": lambda x: blas(x)[0]}, x)
-            mb = NUM_GATES[kind] * H * H * 4 / 2**20
-            table.append([f"{kind} {H} ({mb:.1f} MB)", f"{res['panels'] / T:.1f}", f"{res['blas'] / T:.1f}"])
-    _print_table(f"us per step at B=1 (T={T}, {threads} thread(s))", ["W_hh", "panels", "BLAS gemv"], table)
-
-
 def split_sweep(threads):
     import fastrnn
     from fastrnn import _engine
@@ -102,31 +74,76 @@ def split_sweep(threads):
                  table)
 
 
-def skip_padded_sweep(threads):
+def chunks_sweep(threads):
+    import fastrnn
     from fastrnn import _engine
 
-    B, T, H, I = 32, 400, 256, 80
-    module = _module("LSTM", H, I)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((T, B, I)).astype(np.float32)
-    table = []
-    for used in (0.2, 0.4, 0.6, 0.8, 0.85, 0.9, 1.0):
-        lengths = np.clip(np.round(rng.uniform(2 * used - 1, 1, B) * T), 1, T).astype(int) if used < 1 else [T] * B
-        res = {}
-        for label, value in (("skip padded", 1.0), ("one gemm", -1.0)):
-            old = _engine.set_tuning(skip_padded_fraction=value)
+    fastrnn.set_num_threads(max(2, threads))
+    table, counts = [], (2, 4, 8, 16)
+    for kind, H, B, T in (("LSTM", 256, 1, 100), ("LSTM", 1024, 1, 20), ("GRU", 512, 1, 100), ("LSTM", 512, 64, 10)):
+        module = _module(kind, H)
+        x = np.random.default_rng(0).standard_normal((T, B, H)).astype(np.float32)
+        cells = []
+        for chunks in counts:
+            old = _engine.set_tuning(split_chunks=chunks, split_min_step_flops=ALWAYS, split_min_call_flops=ALWAYS)
             try:
-                res.update(_median_us({label: lambda x: module(x, lengths=lengths)[0]}, x))
+                cells.append(f"{_median_us({'split': lambda x: module(x)[0]}, x)['split'] / T:.1f}")
             finally:
                 _engine.set_tuning(**old)
-        table.append([f"{np.sum(lengths) / (B * T):.2f}", f"{res['skip padded'] / 1e3:.1f}",
-                      f"{res['one gemm'] / 1e3:.1f}"])
-    _print_table(f"ms per call, LSTM I{I} H{H} B{B} T{T} with lengths ({threads} thread(s))",
-                 ["used fraction", "skip padded", "one gemm"], table)
+        table.append([f"{kind} {H} B{B} T{T}", *cells])
+    _print_table("us per step, steps split across 2 threads, by chunks per phase",
+                 ["case", *[f"{c} chunks" for c in counts]], table)
 
 
-SWEEPS = {"rows": rows_sweep, "packed-bytes": packed_bytes_sweep, "split": split_sweep,
-          "skip-padded": skip_padded_sweep}
+def block_sweep(threads):
+    from fastrnn import _engine
+
+    sizes = (64 << 10, 256 << 10, 1 << 20, 2 << 20, 8 << 20, 1 << 40)
+    table = []
+    for kind, H, B, T in (("LSTM", 256, 1, 400), ("LSTM", 512, 64, 50), ("GRU", 256, 16, 200), ("LSTM", 1024, 1, 100)):
+        module = _module(kind, H)
+        x = np.random.default_rng(0).standard_normal((T, B, H)).astype(np.float32)
+        cells = []
+        for size in sizes:
+            old = _engine.set_tuning(block_bytes=size)
+            try:
+                cells.append(f"{_median_us({'b': lambda x: module(x)[0]}, x)['b'] / T:.1f}")
+            finally:
+                _engine.set_tuning(**old)
+        table.append([f"{kind} {H} B{B} T{T}", *cells])
+    _print_table(f"us per step by block_bytes ({threads} thread(s))",
+                 ["case", *[("whole T" if s >= 1 << 40 else f"{s >> 10} KB") for s in sizes]], table)
+
+
+def gemm_sweep(threads):
+    from scipy.linalg import blas
+    from threadpoolctl import threadpool_limits
+
+    from fastrnn import _engine
+
+    table = []
+    with threadpool_limits(threads, user_api="blas"):
+        for case in cases.default_suite():
+            m = case.model
+            if case.stream:
+                continue
+            rows = min(case.batch * case.seq_len, max(1, (2 << 20) // (case.batch * NUM_GATES[m.kind] * m.hidden_size
+                                                                      * 4)) * case.batch)
+            G, H, K = NUM_GATES[m.kind], m.hidden_size, m.input_size
+            rng = np.random.default_rng(0)
+            x = rng.standard_normal((rows, K)).astype(np.float32)
+            w = rng.standard_normal((G * H, K)).astype(np.float32)
+            flops = 2 * rows * G * H * K
+            panels = _engine.pack(G, H, K, w)
+            ours = _median_us({"ours": lambda x: _engine._dense_packed(panels, G, H, x)}, x)["ours"]
+            theirs = _median_us({"sgemm": lambda x: blas.sgemm(1.0, x, w, trans_b=True)}, x)["sgemm"]
+            table.append([f"{case.label}: {rows} x {K} @ {K} x {G * H}", f"{flops / ours / 1e3:.0f}",
+                          f"{flops / theirs / 1e3:.0f}"])
+    _print_table(f"GFLOP/s of one block's input projection, {threads} thread(s), kernels {_engine.isa()}",
+                 ["projection (rows x K @ K x N)", "fastrnn panels", "BLAS sgemm"], table)
+
+
+SWEEPS = {"split": split_sweep, "chunks": chunks_sweep, "block": block_sweep, "gemm": gemm_sweep}
 
 
 def run(name, threads):

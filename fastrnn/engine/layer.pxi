@@ -20,34 +20,48 @@ def pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w):
 cdef class Layer:
     """One layer's weights in the engine's layout (built by fastrnn._layout), both directions.
 
-    kind: 'RNN' (with nonlinearity 'tanh' or 'relu'), 'LSTM' or 'GRU' (fastrnn._kinds); sizes I (input), H (hidden),
-    P (output: H, or an LSTM's proj_size). Per direction d: w_ih[d], w_hh[d] and w_hr[d] (LSTM projection, or
-    None) already packed by pack() (G x H units of K = I, G x H of K = P, 1 x P of K = H); bias[d] (G*H: b_ih + b_hh,
-    GRU's n gate b_ih only) or None; b_hn[d] (H, GRU) or None. All of one float dtype. The panels are the only
-    copy of the weights the engine keeps.
+    kind: 'RNN', 'LSTM' or 'GRU' (fastrnn._kinds); sizes I (input), H (hidden), P (output: H, or an LSTM's
+    proj_size). Per direction d: w_ih[d], w_hh[d] and w_hr[d] (LSTM projection, or None) already packed by pack()
+    (G x H units of K = I, G x H of K = P, 1 x P of K = H); bias[d] (G*H: b_ih + b_hh, GRU's n gate b_ih only with
+    linear before reset) or None; b_hn[d] (H, GRU) or None; all of one float dtype. The panels are the only copy
+    of the weights the engine keeps. The cell, per direction: cells[d] = (f, g, h, clip, input_forget, standard)
+    with each slot (name, alpha, beta) of ACTIVATION_CODES (fastrnn._layout builds it from the module's config);
+    peep[d] (3H, LSTM peepholes) or None; GRU with reset_after=False: w_hh[d] holds the r, z gates (2 x H) and
+    w_hn[d] the n gate's (1 x H); reverse: a one-direction layer that runs from its last step.
     """
     cdef LayerSpec spec
     cdef readonly Py_ssize_t itemsize
-    cdef readonly str kind, nonlinearity
+    cdef readonly str kind
     cdef readonly object arrays           # keeps every array alive while spec points into them
     cdef readonly tuple panels            # per direction {torch base name: (G, units, K, panels)}, to unpack
 
-    def __init__(self, str kind, str nonlinearity, Py_ssize_t I, Py_ssize_t H, Py_ssize_t P, list w_ih, list w_hh,
-                 list w_hr, list bias, list b_hn):
+    def __init__(self, str kind, Py_ssize_t I, Py_ssize_t H, Py_ssize_t P, list w_ih, list w_hh, list w_hr,
+                 list bias, list b_hn, *, list cells, list peep=None, list w_hn=None, bint reverse=False,
+                 bint reset_after=True):
         cdef Py_ssize_t d, D = len(w_hh), G = NUM_GATES[kind]
-        if D not in (1, 2) or not (len(w_ih) == len(bias) == len(b_hn) == len(w_hr) == D):
+        peep, w_hn = peep or [None] * D, w_hn or [None] * D
+        if D not in (1, 2) or not (len(w_ih) == len(bias) == len(b_hn) == len(w_hr) == len(cells) == len(peep)
+                                   == len(w_hn) == D):
             raise ValueError("Layer needs 1 or 2 directions, every argument a list of one entry per direction")
         if P != H and any(w is None for w in w_hr):
             raise ValueError("Layer: an output size other than hidden_size needs a projection")
+        if reverse and D != 1:
+            raise ValueError("Layer: reverse is for a one-direction layer")
+        if kind == "GRU" and not reset_after and any(w is None for w in w_hn):
+            raise ValueError("Layer: a GRU with the reset before W_hn needs w_hn")
         memset(&self.spec, 0, sizeof(LayerSpec))
-        self.kind, self.nonlinearity, self.itemsize = kind, nonlinearity, w_hh[0].itemsize
-        self.spec.kind = _kind_code(kind, nonlinearity, &self.spec.act)
+        self.kind, self.itemsize = kind, w_hh[0].itemsize
+        self.spec.kind, self.spec.reverse, self.spec.reset_after = _kind_code(kind), reverse, reset_after
         self.spec.num_directions, self.spec.input_size, self.spec.hidden_size = D, I, H
         self.spec.out_size, self.spec.gates, self.spec.gate_rows = P, G, G * H
         kept, panels = [], []
+        Gh = 2 if kind == "GRU" and not reset_after else G  # gates packed in w_hh
         for d in range(D):
+            self.spec.cell[d] = _cell(cells[d])
             packed = {"weight_ih": self._keep_panels(w_ih[d], G, H, I, &self.spec.w_ih[d], "w_ih"),
-                      "weight_hh": self._keep_panels(w_hh[d], G, H, P, &self.spec.w_hh[d], "w_hh")}
+                      "weight_hh": self._keep_panels(w_hh[d], Gh, H, P, &self.spec.w_hh[d], "w_hh")}
+            if w_hn[d] is not None:
+                packed["weight_hn"] = self._keep_panels(w_hn[d], 1, H, H, &self.spec.w_hn[d], "w_hn")
             if w_hr[d] is not None:
                 packed["weight_hr"] = self._keep_panels(w_hr[d], 1, P, H, &self.spec.w_hr[d], "w_hr")
             kept.extend(entry[3] for entry in packed.values())
@@ -56,6 +70,8 @@ cdef class Layer:
                 kept.append(self._keep(bias[d], &self.spec.bias[d], "bias", G * H))
             if b_hn[d] is not None:
                 kept.append(self._keep(b_hn[d], &self.spec.b_hn[d], "b_hn", H))
+            if peep[d] is not None:
+                kept.append(self._keep(peep[d], &self.spec.peep[d], "peep", 3 * H))
         self.arrays, self.panels = tuple(kept), tuple(panels)
 
     cdef tuple _keep_panels(self, panels, Py_ssize_t G, Py_ssize_t units, Py_ssize_t K, void **slot, str name):
@@ -137,3 +153,11 @@ cdef _check_active(const Py_ssize_t[::1] act, Py_ssize_t T, Py_ssize_t B):
             raise ValueError(f"active[{t}] = {act[t]} is outside [0, {B}]")
         if t > 0 and act[t] > act[t - 1]:
             raise ValueError(f"active[{t}] = {act[t]} > active[{t - 1}] = {act[t - 1]}: rows must be sorted by length")
+
+
+cdef frnn_cell _cell(tuple spec) except *:
+    """(f, g, h, clip, input_forget, standard) -> the kernels' frnn_cell."""
+    cdef frnn_cell cell
+    cell.f, cell.g, cell.h = _act(spec[0]), _act(spec[1]), _act(spec[2])
+    cell.clip, cell.input_forget, cell.standard = spec[3], spec[4], spec[5]
+    return cell

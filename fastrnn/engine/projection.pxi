@@ -22,7 +22,7 @@ cdef inline void _project_rows(const Direction *D, Py_ssize_t n, const floating 
     cdef Py_ssize_t GH = L.gate_rows
     if n > 0:
         _dense(n, L.gates, L.hidden_size, j0, j1, L.input_size, <const floating *>L.w_ih[D.d], x, L.input_size,
-               <const floating *>L.bias[D.d], 0, FRNN_ACT_IDENTITY, <floating *>D.gates + first_out * GH,
+               <const floating *>L.bias[D.d], 0, <const frnn_cell *>NULL, <floating *>D.gates + first_out * GH,
                ld_out * GH)
 
 

@@ -11,9 +11,11 @@ cdef inline Py_ssize_t _block_steps(const LayerSpec *L, Py_ssize_t T, Py_ssize_t
 
 cdef inline Py_ssize_t _direction_scratch(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B,
                                           Py_ssize_t itemsize) nogil:
-    """Items of scratch one direction needs: the block's gate rows, the new h, the cell output of a projection."""
+    """Items of scratch one direction needs: the block's gate rows, the new h, the cell output of a projection (or
+    GRU's r * h and z with the reset before W_hn)."""
     return (_block_steps(L, T, B, itemsize) * B * L.gate_rows + B * L.out_size
-            + (B * L.hidden_size if L.w_hr[0] != NULL else 0))
+            + (B * L.hidden_size if L.w_hr[0] != NULL or L.w_hn[0] != NULL else 0)
+            + (B * L.hidden_size if L.w_hn[0] != NULL else 0))
 
 
 cdef void _direction_chunk_f32(void *dirs, long d) noexcept nogil:
@@ -30,7 +32,7 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
     """Every direction of one layer over T steps of B rows (layouts in fastrnn/_engine.pyx)."""
     cdef Py_ssize_t d, D = L.num_directions, H = L.hidden_size, P = L.out_size
     cdef Py_ssize_t Tb = _block_steps(L, T, B, sizeof(floating)), size = _direction_scratch(L, T, B, sizeof(floating))
-    cdef double step_flops = 2.0 * B * L.gate_rows * (P + L.input_size)
+    cdef double step_flops = 2.0 * B * L.gate_rows * (P + L.input_size)  # a GRU's W_hn counted in gate_rows
     cdef bint two = _num_threads >= 2 and _num_cpus >= 2
     cdef bint parallel = two and D == 2 and T * step_flops >= _tuning.parallel_min_flops
     cdef bint split = (two and not parallel and step_flops >= _tuning.split_min_step_flops
@@ -39,11 +41,13 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_
     cdef Direction dirs[2]
     for d in range(D):
         dirs[d].L, dirs[d].d, dirs[d].batch_first, dirs[d].T, dirs[d].B = L, d, batch_first, T, B
+        dirs[d].reverse = d == 1 or L.reverse
         dirs[d].x, dirs[d].out, dirs[d].active, dirs[d].block_steps = x, out, active, Tb
         dirs[d].h, dirs[d].c = h + d * B * P, c + d * B * H if c != NULL else NULL
         dirs[d].gates = scratch + d * size
         dirs[d].h_new = scratch + d * size + Tb * B * L.gate_rows
         dirs[d].cell = scratch + d * size + Tb * B * L.gate_rows + B * P
+        dirs[d].aux = scratch + d * size + Tb * B * L.gate_rows + B * P + B * H
     if team and parallel:
         frnn_team_run(_direction_chunk_f32 if floating is float else _direction_chunk_f64, dirs, 2)
     else:

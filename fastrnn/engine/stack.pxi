@@ -95,6 +95,7 @@ cdef class Stack:
             self.dirs[l].gates = pscratch
             self.dirs[l].h_new = <char *>pscratch + B * spec.gate_rows * s
             self.dirs[l].cell = <char *>pscratch + (B * spec.gate_rows + B * spec.out_size) * s
+            self.dirs[l].aux = <char *>pscratch + (B * spec.gate_rows + B * spec.out_size + B * spec.hidden_size) * s
 
     def run(self, x, out):
         """Run the steps of x (T, B, input_size) into out (T, B, out_size), carrying the state.
@@ -142,8 +143,8 @@ def _check_stack(list layers, Py_ssize_t batch_size):
     first = layers[0]
     for l in range(len(layers)):
         layer = layers[l]
-        if layer.spec.num_directions != 1:
-            raise ValueError("Stack: layers must be unidirectional")
+        if layer.spec.num_directions != 1 or layer.spec.reverse:
+            raise ValueError("Stack: layers must be unidirectional, running forward")
         if (layer.itemsize != first.itemsize or layer.spec.kind != first.spec.kind
                 or layer.spec.hidden_size != first.spec.hidden_size or layer.spec.out_size != first.spec.out_size):
             raise ValueError("Stack: layers must share kind, dtype, hidden and output sizes")

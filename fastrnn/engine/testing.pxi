@@ -8,43 +8,62 @@ cdef inline void _need(bint ok, str what) except *:
         raise ValueError(f"kernel test hook: {what}")
 
 
-def _kernel_lstm_rec(floating[:, ::1] w, floating[:, ::1] v, floating[:, ::1] gates, floating[:, ::1] c):
+STANDARD = {"LSTM": (("sigmoid", 0.0, 0.0), ("tanh", 0.0, 0.0), ("tanh", 0.0, 0.0), 0.0, False, True),
+            "GRU": (("sigmoid", 0.0, 0.0), ("tanh", 0.0, 0.0), ("tanh", 0.0, 0.0), 0.0, False, True)}
+
+
+def _kernel_lstm_rec(floating[:, ::1] w, floating[:, ::1] v, floating[:, ::1] gates, floating[:, ::1] c,
+                     tuple cell=STANDARD["LSTM"], floating[::1] peep=None):
     """h' of the fused LSTM step: pre = gates (n, 4H) + v (n, K) w^T (w (4H, K), or K = 0 with w, v of shape
-    (4H, 0), (n, 0)); c (n, H) becomes c'. Returns h' (n, H)."""
+    (4H, 0), (n, 0)); c (n, H) becomes c'. cell: (f, g, h, clip, input_forget, standard) as Layer takes it; peep
+    (3H,) or None. Returns h' (n, H)."""
     cdef Py_ssize_t n = c.shape[0], H = c.shape[1], K = w.shape[1]
     _need(w.shape[0] == 4 * H and v.shape[0] == n and v.shape[1] == K, "w (4H, K), v (n, K)")
     _need(gates.shape[0] == n and gates.shape[1] == 4 * H, "gates (n, 4H)")
+    _need(peep is None or peep.shape[0] == 3 * H, "peep (3H,)")
+    cdef frnn_cell spec = _cell(cell)
     panels = pack(4, H, K, np.asarray(w))
     cdef const floating[::1] pw = panels
     h = np.empty((n, H), np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] ph = h
     if n * H:
         _lstm_rec(n, H, 0, H, K, &pw[0], &v[0, 0] if K else <floating *>NULL, &gates[0, 0], 4 * H, &c[0, 0],
-                  &c[0, 0], &ph[0, 0])
+                  &c[0, 0], &ph[0, 0], &spec, &peep[0] if peep is not None else NULL)
     return h
 
 
-def _kernel_gru_rec(floating[:, ::1] w, floating[:, ::1] h_prev, floating[:, ::1] gx, floating[::1] b_hn):
-    """h' of the fused GRU step: gh = h_prev (n, H) w^T (w (3H, H)), gate math with gx (n, 3H), b_hn (H,) or None."""
+def _kernel_gru_rec(floating[:, ::1] w, floating[:, ::1] h_prev, floating[:, ::1] gx, floating[::1] b_hn,
+                    tuple cell=STANDARD["GRU"], bint reset_after=True):
+    """h' of the fused GRU step: gh = h_prev (n, H) w^T (w (3H, H)), gate math with gx (n, 3H), b_hn (H,) or None
+    (linear before reset; with reset_after=False, b_hn must be None and (r * h) meets the n rows of w)."""
     cdef Py_ssize_t n = h_prev.shape[0], H = h_prev.shape[1]
     _need(w.shape[0] == 3 * H and w.shape[1] == H, "w (3H, H)")
     _need(gx.shape[0] == n and gx.shape[1] == 3 * H, "gx (n, 3H)")
-    _need(b_hn is None or b_hn.shape[0] == H, "b_hn (H,)")
-    panels = pack(3, H, H, np.asarray(w))
-    cdef const floating[::1] pw = panels
-    h = np.empty((n, H), np.float32 if floating is float else np.float64)
-    cdef floating[:, ::1] ph = h
+    _need(b_hn is None or (b_hn.shape[0] == H and reset_after), "b_hn (H,), with linear before reset only")
+    cdef frnn_cell spec = _cell(cell)
+    dtype = np.float32 if floating is float else np.float64
+    h = np.empty((n, H), dtype)
+    cdef floating[:, ::1] ph = h, z = np.empty((n, H), dtype), rh = np.empty((n, H), dtype)
+    cdef const floating[::1] pw, pn
+    if reset_after:
+        pw = pack(3, H, H, np.asarray(w))
+        if n * H:
+            _gru_rec(n, H, 0, H, &pw[0], &h_prev[0, 0], &gx[0, 0], 3 * H, &b_hn[0] if b_hn is not None else NULL,
+                     &ph[0, 0], &spec)
+        return h
+    pw, pn = pack(2, H, H, np.asarray(w[:2 * H])), pack(1, H, H, np.asarray(w[2 * H:]))
     if n * H:
-        _gru_rec(n, H, 0, H, &pw[0], &h_prev[0, 0], &gx[0, 0], 3 * H, &b_hn[0] if b_hn is not None else NULL,
-                 &ph[0, 0])
+        _gru_rz(n, H, 0, H, &pw[0], &h_prev[0, 0], &gx[0, 0], 3 * H, &z[0, 0], &rh[0, 0], &spec)
+        _gru_n(n, H, 0, H, &pn[0], &rh[0, 0], &gx[0, 0], 3 * H, &z[0, 0], &h_prev[0, 0], &ph[0, 0], &spec)
     return h
 
 
-def _kernel_dense(floating[:, ::1] w, Py_ssize_t G, floating[:, ::1] v, floating[:, ::1] pre, str act):
-    """act(pre + v w^T) for w (G*H, K) in G gates, v (n, K), pre (n or 1 rows, G*H) or None; act 'identity',
-    'tanh' or 'relu'."""
+def _kernel_dense(floating[:, ::1] w, Py_ssize_t G, floating[:, ::1] v, floating[:, ::1] pre, tuple act,
+                  double clip=0):
+    """act(clip(pre + v w^T)) for w (G*H, K) in G gates, v (n, K), pre (n or 1 rows, G*H) or None; act (name,
+    alpha, beta) of ACTIVATION_CODES."""
     cdef Py_ssize_t n = v.shape[0], K = v.shape[1], H = w.shape[0] // G if G > 0 else 0
-    cdef int code = {"identity": FRNN_ACT_IDENTITY, "tanh": FRNN_ACT_TANH, "relu": FRNN_ACT_RELU}[act]
+    cdef frnn_cell spec = _cell((act, act, act, clip, False, False))
     _need(G in (1, 3, 4) and w.shape[0] == G * H and w.shape[1] == K, "w (G*H, K) with G in 1, 3, 4")
     _need(pre is None or (pre.shape[1] == G * H and pre.shape[0] in (1, n)), "pre (n or 1, G*H)")
     panels = pack(G, H, K, np.asarray(w))
@@ -54,7 +73,20 @@ def _kernel_dense(floating[:, ::1] w, Py_ssize_t G, floating[:, ::1] v, floating
     if n * H:
         _dense(n, G, H, 0, H, K, &pw[0], &v[0, 0] if K else <floating *>NULL, K,
                &pre[0, 0] if pre is not None else NULL, G * H if pre is not None and pre.shape[0] == n else 0,
-               code, &po[0, 0], G * H)
+               &spec, &po[0, 0], G * H)
+    return out
+
+
+def _dense_packed(const floating[::1] panels, Py_ssize_t G, Py_ssize_t H, floating[:, ::1] v):
+    """v (n, K) W^T for W already packed by pack(G, H, K, W): the input projection's kernel alone (benchmarks)."""
+    cdef Py_ssize_t n = v.shape[0], K = v.shape[1]
+    _need(panels.shape[0] >= frnn_packed_size(sizeof(floating), G, H, K), "panels of (G, H, K)")
+    out = np.empty((n, G * H), np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] po = out
+    if n * H * K:
+        with nogil:
+            _dense(n, G, H, 0, H, K, &panels[0], &v[0, 0], K, <floating *>NULL, 0, <const frnn_cell *>NULL,
+                   &po[0, 0], G * H)
     return out
 
 
