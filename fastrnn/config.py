@@ -52,7 +52,7 @@ class RNNConfig:
         check_nonlinearity(self.nonlinearity)
         for name, kind in _ONLY.items():
             if getattr(self, name) != SEMANTICS[name] and self.kind != kind:
-                raise ValueError(f"{name}: only a {kind} has it, not a {self.kind}")
+                raise ValueError(f"{name}: only {'an' if kind == 'LSTM' else 'a'} {kind} has it, not this {self.kind}")
         if self.reverse and (self.bidirectional or self.cell):
             raise ValueError("reverse: a one-direction layer that runs from its last step; a bidirectional module "
                              "already has its reverse direction, and a cell takes one step")
