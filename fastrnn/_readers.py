@@ -25,7 +25,10 @@ _MAX_DEPTH = 32
 
 class Opened:
     """An open source: `shapes` (name -> shape, in file order), `read(names)` -> {name: ndarray}, `source`
-    (the checkpoint entry used), `where` (for messages)."""
+    (the checkpoint entry used), `where` (for messages). `rnns`: None, or for a file that describes its RNNs (ONNX,
+    Keras) the list of fastrnn._modelfile.FoundRNN, whose configurations load() uses instead of inferring them."""
+
+    rnns = None
 
     def __init__(self, where, shapes, reader, source="", close=None):
         self.where, self.shapes, self._reader, self.source, self._close = where, shapes, reader, source, close
@@ -61,11 +64,20 @@ def _open_path(path):
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         if _is_npz(path):
             return _with_format(_open_npz(path), "npz")
+        if _is_keras(path):
+            from fastrnn._keras import open_keras_zip
+            return open_keras_zip(path)
         return _with_format(_open_torch(path), "torch.save zip")
     if head.startswith(LEGACY_MAGIC):
         return _with_format(_open_torch(path), "torch.save legacy")
     if len(head) >= 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] <= size - 8:
         return _with_format(_open_safetensors(path), "safetensors")
+    if head.startswith(HDF5_MAGIC):
+        from fastrnn._keras import open_keras_h5
+        return open_keras_h5(path)
+    if _is_onnx(head):
+        from fastrnn._onnx import open_onnx
+        return open_onnx(path)
     if not head:
         raise LoadError(f"{path}: empty file")
     if head[257:262] == b"ustar":
@@ -76,12 +88,32 @@ def _open_path(path):
     if head[:1] == b"\x80":
         raise LoadError(f"{path}: a plain pickle, not a torch.save file; fastrnn does not unpickle arbitrary "
                         f"objects")
-    raise LoadError(f"{path}: not a torch.save, safetensors or npz file (starts with {head[:8]!r})")
+    raise LoadError(f"{path}: not a torch.save, safetensors, npz, ONNX or Keras file (starts with {head[:8]!r})")
 
 
 def _with_format(opened, name):
     opened.format = name
     return opened
+
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# ModelProto's fields after ir_version (field 1, the varint written first): their protobuf tags.
+_ONNX_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xA2, 0xCA}
+
+
+def _is_onnx(head):
+    """An ONNX ModelProto: ir_version (tag 0x08, a small varint) first, then another of the model's fields."""
+    return len(head) >= 3 and head[0] == 0x08 and 0 < head[1] < 0x80 and head[2] in _ONNX_TAGS
+
+
+def _is_keras(path):
+    """A Keras 3 .keras archive (config.json, metadata.json and the weights) rather than a torch.save archive."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except PARSE_ERRORS as exc:
+        raise LoadError(f"{path}: corrupt zip file ({type(exc).__name__}: {exc})") from None
+    return {"config.json", "metadata.json"} <= names
 
 
 def _is_npz(path):

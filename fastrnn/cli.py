@@ -112,7 +112,7 @@ def cmd_info(args):
         raise CLIError(f"{path}: {exc}") from exc
     report = {"file": str(path), "format": state_dict.format, "checkpoint_entry": getattr(state_dict, "source", ""),
               "num_keys": len(state_dict)}
-    report.update(_describe(loading, state_dict, prefix))
+    report.update(_describe(loading, state_dict, prefix, path))
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -133,10 +133,10 @@ def cmd_info(args):
     return 0
 
 
-def _describe(loading, state_dict, prefix):
-    """Every RNN the loader discovers (its own discovery and prefix rule, so info and load agree) and the other
-    keys."""
-    groups = loading.find_rnns(state_dict)
+def _describe(loading, state_dict, prefix, path):
+    """Every RNN the loader discovers in the file (its own discovery and prefix rule, so info and load agree) and
+    the other keys."""
+    groups = loading.find_rnns(str(path))
     used = {key for group in groups for key in group.keys}
     if prefix is not None:
         by_prefix = {group.prefix: group for group in groups}
@@ -152,7 +152,10 @@ def _describe(loading, state_dict, prefix):
         if group.config is None:
             entry.update(module=f"unusable: {group.problem}", config=None)
         else:
-            entry.update(module=str(group.config), config=group.config.as_dict())
+            convention = "".join(f", {name}={getattr(group, name)!r}" for name in ("batch_first", "merge_mode")
+                                 if getattr(group, name))  # what an ONNX node or a Keras layer says
+            entry.update(module=str(group.config) + convention, config=group.config.as_dict(),
+                         batch_first=group.batch_first, merge_mode=group.merge_mode)
         rnns.append(entry)
     others = [{"key": k, **_summarize_array(v), "numel": int(v.size)} for k, v in state_dict.items() if k not in used]
     return {"rnns": rnns, "other_keys": others}
@@ -174,7 +177,8 @@ def _load_array(path, what):
 
 
 def cmd_run(args):
-    module, path, _ = _load_module(args.file, args.prefix, batch_first=args.batch_first)
+    # --batch-first forces it; otherwise the file's convention (ONNX layout, Keras), torch files' default False
+    module, path, _ = _load_module(args.file, args.prefix, batch_first=True if args.batch_first else None)
     input_path = args.input
     if input_path is None:
         if args.file is not None:

@@ -1,18 +1,22 @@
 """Files -> dict of numpy arrays, and "the RNN in this file" -> a ready fastrnn module. torch is never imported.
 
-    load_state_dict(path)  torch.save zip or legacy file, .safetensors or .npz -> {name: ndarray}
+    load_state_dict(path)  torch.save zip or legacy file, .safetensors, .npz, ONNX or Keras -> {name: ndarray}
     load(path_or_mapping)  finds the RNN/LSTM/GRU (or cell) parameters, infers the configuration from names and
                            shapes, returns the fastrnn module with those weights
+ONNX and Keras files describe their RNNs (fastrnn._onnx, fastrnn._keras): their configurations are read, not
+inferred, and their weights come converted to torch's names and layout (fastrnn._modelfile).
 
 The container is recognised by its first bytes, never by its extension and never by unpickling. Only the
 tensors that are asked for are read: `load` reads the chosen RNN's weights and nothing else from a checkpoint.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from fastrnn import _modelfile
 from fastrnn._kinds import KIND_BY_GATES
 from fastrnn._readers import open_source
 from fastrnn._torch_names import PARAM, layer_index, param_shapes
@@ -48,20 +52,25 @@ def load_state_dict(path):
     return result
 
 
-def load(source, prefix=None, nonlinearity=None, batch_first=False, dtype=np.float32):
+def load(source, prefix=None, nonlinearity=None, batch_first=None, dtype=np.float32):
     """The RNN, LSTM or GRU (or cell) stored in `source`, as a fastrnn module with its weights loaded.
 
     source: a path (anything load_state_dict reads) or a mapping of names to arrays or torch tensors.
     prefix: which module to take when there are several, e.g. "encoder.rnn." (the part before weight_ih_l0).
     nonlinearity: RNN/RNNCell only; 'tanh' (the default) or 'relu'. Weights cannot tell them apart, so a ReLU
         RNN must be loaded with nonlinearity='relu'.
-    batch_first: the calling convention of the returned RNN (not stored in weights); not for cells.
+    batch_first: the calling convention of the returned RNN; None: the file's (an ONNX node's layout, True for
+        Keras, False for torch files, where weights cannot tell); not for cells.
     dtype: np.float32 (default) or np.float64, the precision the module computes in.
 
     The kind, input_size, hidden_size, num_layers, bidirectional, proj_size and bias are inferred from the
-    parameter names and shapes; any inconsistency is a LoadError naming the key.
+    parameter names and shapes; any inconsistency is a LoadError naming the key. An ONNX node (or torch's chain of
+    them) or a Keras layer gives its own configuration; prefix is then its node or layer name.
     """
     with open_source(source) as opened:
+        if opened.rnns is not None:
+            return _modelfile.load(opened, prefix, nonlinearity, batch_first, dtype)
+        batch_first = bool(batch_first)
         groups = _find_groups(opened.shapes)
         where = opened.where
         if not groups:
@@ -115,11 +124,18 @@ def resolve_prefix(groups, prefix, where, shapes):
     return prefix
 
 
-def find_rnns(state_dict):
-    """Every group of torch RNN parameter names in a mapping (name -> array or shape), as RNNGroup records,
-    with the configuration inferred from names and shapes, or the reason it cannot be (`problem`).
-    This is the discovery `load` uses, for tools that list what a file holds."""
-    shapes = {name: tuple(getattr(value, "shape", value)) for name, value in state_dict.items()}
+def find_rnns(source):
+    """Every RNN in a file (a path, as load() takes) or in a mapping (name -> array or shape), as RNNGroup records:
+    torch names grouped with the configuration inferred from names and shapes, ONNX nodes and Keras layers with
+    their own; `problem` says why one is unusable. This is the discovery `load` uses, for tools that list what a
+    file holds."""
+    if isinstance(source, (str, os.PathLike)):
+        with open_source(source) as opened:
+            if opened.rnns is not None:
+                return [RNNGroup(rnn.prefix, tuple(rnn.prefix + name for name in rnn.params), rnn.config,
+                                 rnn.problem, rnn.batch_first, rnn.merge_mode) for rnn in opened.rnns]
+            source = opened.shapes
+    shapes = {name: tuple(getattr(value, "shape", value)) for name, value in source.items()}
     found = []
     for prefix, names in _find_groups(shapes).items():
         keys = tuple(prefix + name for name in names)
@@ -133,12 +149,16 @@ def find_rnns(state_dict):
 @dataclass(frozen=True)
 class RNNGroup:
     """One RNN found in a state_dict: its key prefix ('' or ending in '.'), its full key names, and its inferred
-    RNNConfig, or None with `problem` saying why its weights are unusable."""
+    RNNConfig, or None with `problem` saying why its weights are unusable. From an ONNX or Keras file: the node or
+    layer name + '.', the calling convention it has there (batch_first; None: torch names cannot tell) and Keras'
+    Bidirectional merge_mode ('sum', 'mul', 'ave'; None: fastrnn's concatenation)."""
 
     prefix: str
     keys: tuple
     config: RNNConfig | None
     problem: str | None
+    batch_first: bool | None = None
+    merge_mode: str | None = None
 
 
 def _describe(prefix, names, shapes):
