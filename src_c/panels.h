@@ -18,7 +18,13 @@
  */
 #define PANEL (FRNN_PANEL_BYTES / (ptrdiff_t)sizeof(REAL))
 #define NV (PANEL / LANES)
-#define NSUP 48
+#ifndef FRNN_NSUP
+#define FRNN_NSUP 48
+#endif
+#ifndef FRNN_KC
+#define FRNN_KC 256
+#endif
+#define NSUP FRNN_NSUP
 #define RMAX 8
 
 /* One row: acc[a] = sum_k w[k][a] * v[k] over the whole panel, S partial sums. */
@@ -83,7 +89,7 @@ FRNN_ALWAYS_INLINE void FN(panel_rows)(const int G, ptrdiff_t n, ptrdiff_t K, co
 {
     const int A = G * NV, C = FN(block_cols)(A);
     const int RB = FRNN_ACC / C < RMAX ? FRNN_ACC / C : RMAX;
-    const ptrdiff_t KC = 256 / G;
+    const ptrdiff_t KC = FRNN_KC / G;
     if (n == 1) {
         FN(panel_dot)(A, K, w_kgu, v_bk, acc);
         return;
