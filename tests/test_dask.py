@@ -208,9 +208,14 @@ def test_threads_per_task_pinned(client, rng):
         from threadpoolctl import threadpool_info
         return sorted({pool["num_threads"] for pool in threadpool_info()})
 
+    def engine_threads():
+        from fastrnn import _engine
+        return _engine._get_num_threads()
+
     for threads, want in ((2, 2), (None, 1)):  # None: the workers' OMP_NUM_THREADS, which the nanny sets to 1
         fastrnn.dask.run(module, bag, threads=threads).compute()
         assert set(client.run(fastrnn.get_num_threads).values()) == {want}
+        assert set(client.run(engine_threads).values()) == {want}  # not only the BLAS: the engine's own budget
         assert all(found == [want] for found in client.run(blas_threads).values())
 
 
