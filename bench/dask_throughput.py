@@ -7,7 +7,8 @@ through LSTM(80, 256, num_layers=2); each sequence scored to its final hidden st
 results stay small, so the figures are compute, not transfer). The sequences are made inside the tasks,
 partition by partition, from fixed seeds, as a real job would read them from files: the graph holds no data.
 
-Timed, each on a fresh LocalCluster(n_workers=W, threads_per_worker=1, processes=True) after one untimed run:
+Timed, each on its own LocalCluster(n_workers=W, threads_per_worker=1, processes=True), after an untimed small
+run, in interleaved rounds:
 - data:      the same bag, only making the sequences (what every figure below includes);
 - run:       fastrnn.dask.run(model, seqs, batch_size=64, output="last"), W = 1 and 2;
 - naive:     seqs.map(lambda x: model(x[:, None])[1][0][-1, 0]) on 2 workers: one batch-1 call per sequence,
@@ -43,22 +44,11 @@ def make_bag(partitions, per_partition, seed):
         make_partition, per_partition, seed).flatten()
 
 
-def timed(compute, repeats):
-    compute()  # untimed: imports, the model reaching every worker
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = compute()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
-
-
-def on_cluster(workers, work):
+def cluster(workers):
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster):
-            return work()
+    local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    return local, Client(local, set_as_default=False)
 
 
 def main():
@@ -86,24 +76,55 @@ def main():
           f"LSTM({INPUT}, {HIDDEN}, num_layers={LAYERS}); batch_size {args.batch_size}; "
           f"median of {args.repeats}")
 
-    def report(name, seconds, count):
-        print(f"{name:<28} {seconds:8.2f} s  {count / seconds:9.1f} sequences/s", flush=True)
-        return count / seconds
+    small_bag = make_bag(range(2), 8, args.seed)  # the warm-up: one partition per worker
 
-    data = on_cluster(2, lambda: timed(lambda: bag.map(lambda s: s[-1, 0]).compute(), args.repeats))[0]
-    report("data only, 2 workers", data, total)
-    rates, lasts = {}, None
-    for workers in (1, 2):
-        seconds, lasts = on_cluster(workers, lambda: timed(
-            lambda: fastrnn.dask.run(model, bag, batch_size=args.batch_size, output="last").compute(),
-            args.repeats))
-        rates[workers] = report(f"fastrnn.dask.run, {workers} worker(s)", seconds, total)
-    seconds, naive = on_cluster(2, lambda: timed(
-        lambda: naive_bag.map(lambda x: model(x[:, None])[1][0][-1, 0]).compute(), args.repeats))
-    rates["naive"] = report("naive bag.map, 2 workers", seconds, naive_total)
-    error = max(float(np.max(np.abs(a - b))) for a, b in zip(naive, lasts[:naive_total]))
-    print(f"2 workers / 1 worker: {rates[2] / rates[1]:.2f}x; run / naive (2 workers): "
-          f"{rates[2] / rates['naive']:.1f}x; max |run - naive| on the naive's {naive_total} sequences: {error:.1e}")
+    def data(seqs):
+        return seqs.map(lambda s: s[-1, 0]).compute()
+
+    def scored(seqs):
+        return fastrnn.dask.run(model, seqs, batch_size=args.batch_size, output="last").compute()
+
+    def naive_scored(seqs):
+        return seqs.map(lambda x: model(x[:, None])[1][0][-1, 0]).compute()
+
+    # Each measured on its own cluster (the naive recipe's workers must not inherit run()'s thread pinning), the
+    # clusters made up front and the measurements interleaved round by round, so that load from other work on
+    # the machine falls on all of them alike.
+    setups = [("data only, 2 workers", 2, data, bag, total),
+              ("fastrnn.dask.run, 1 worker", 1, scored, bag, total),
+              ("fastrnn.dask.run, 2 workers", 2, scored, bag, total),
+              ("naive bag.map, 2 workers", 2, naive_scored, naive_bag, naive_total)]
+    clusters = [cluster(workers) for _, workers, *_ in setups]
+    times = {name: [] for name, *_ in setups}
+    results = {}
+    try:
+        for (name, _, work, seqs, _), (_, client) in zip(setups, clusters):
+            with client.as_current():
+                work(small_bag)  # untimed: imports, the model reaching every worker
+        for repeat in range(args.repeats):
+            for (name, _, work, seqs, _), (_, client) in zip(setups, clusters):
+                time.sleep(1)  # the previous setup's idle threads stop spinning
+                with client.as_current():
+                    start = time.perf_counter()
+                    results[name] = work(seqs)
+                    times[name].append(time.perf_counter() - start)
+                print(f"round {repeat}: {name} {times[name][-1]:.1f} s, load average "
+                      f"{open('/proc/loadavg').read().split()[0]}", flush=True)
+    finally:
+        for local, client in clusters:
+            client.close()
+            local.close()
+    rates = {}
+    for name, _, _, _, count in setups:
+        seconds = statistics.median(times[name])
+        rates[name] = count / seconds
+        print(f"{name:<30} {seconds:8.2f} s  {rates[name]:9.1f} sequences/s  (runs: "
+              f"{', '.join(f'{t:.1f}' for t in times[name])} s)")
+    one, two, naive = (rates[name] for name, *_ in setups[1:])
+    lasts, naive_lasts = results[setups[2][0]], results[setups[3][0]]
+    error = max(float(np.max(np.abs(a - b))) for a, b in zip(naive_lasts, lasts[:naive_total]))
+    print(f"2 workers / 1 worker: {two / one:.2f}x; run / naive (2 workers each): {two / naive:.1f}x; "
+          f"max |run - naive| on the naive's {naive_total} sequences: {error:.1e}")
 
 
 if __name__ == "__main__":

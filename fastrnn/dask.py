@@ -39,17 +39,18 @@ def run(model, seqs, *, batch_size=64, output="sequence", threads=None, **load_k
     output: 'sequence' -> out, (T_i, D * H_out) per sequence; 'last' -> the last layer's final hidden state,
         directions concatenated [forward, reverse], (D * H_out,); 'state' -> h_n (num_layers * D, H_out) per
         sequence, or (h_n, c_n) for an LSTM (c_n: (num_layers * D, hidden_size)).
-    threads: fastrnn and BLAS threads per task; default: the worker's OMP_NUM_THREADS, which dask's nanny sets
-        to 1 in every worker process.
+    threads: fastrnn, BLAS and OpenMP threads per task, pinned in the worker process; default: in a dask worker,
+        its OMP_NUM_THREADS (dask's nanny sets 1 in every worker process it starts) or 1; on dask's local
+        schedulers (no Client) the caller's process keeps its own settings.
 
     A sequence of the wrong shape (or T = 0) fails its task with an error naming it ("sequence 3 of
     partition 7: ..."); NaNs are computed through like any value.
     """
-    spec = _model_spec(model, load_kwargs)
     _check_options(batch_size, output, threads)
     if not isinstance(seqs, db.Bag):
         raise TypeError(f"seqs: expected a dask.bag.Bag of (T, input_size) arrays (db.from_sequence(arrays, "
                         f"npartitions=...)), got {type(seqs).__name__}")
+    spec = _model_spec(model, load_kwargs)
     ref = _in_graph(spec)
     task = dask.delayed(_dask_tasks.score_partition, pure=True)
     return db.from_delayed([task(ref, part, p, batch_size, output, threads)
@@ -64,13 +65,13 @@ def run_array(model, x, *, lengths=None, batch_size=64, output="sequence", threa
     Returns, as dask arrays chunked like x along N: 'sequence' -> (N, T, D * H_out), zeros past each row's length
     (what module(x, lengths=) gives); 'last' -> (N, D * H_out); 'state' -> h_n as (N, num_layers * D, H_out), or
     the pair (h_n, c_n) for an LSTM, both from the same tasks (compute them together: dask.compute(h_n, c_n)).
-    Other arguments as for run(); an error about a row names it (x[i] / lengths[i]).
+    Other arguments as for run(); a bad length fails with an error naming its row (lengths[i]).
     """
-    spec = _model_spec(model, load_kwargs)
     _check_options(batch_size, output, threads)
     if not isinstance(x, da.Array):
         raise TypeError(f"x: expected a dask array (N, T, input_size) (da.from_array(x, chunks=...)), "
                         f"got {type(x).__name__}")
+    spec = _model_spec(model, load_kwargs)
     if x.ndim != 3 or x.shape[2] != spec.input_size:
         raise ValueError(f"x: expected shape (N, T, input_size={spec.input_size}), got {x.shape}")
     N, T = x.shape[:2]
