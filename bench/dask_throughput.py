@@ -47,7 +47,7 @@ def make_bag(partitions, per_partition, seed):
 def cluster(workers):
     from dask.distributed import Client, LocalCluster
 
-    local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     return local, Client(local, set_as_default=False)
 
 

@@ -32,7 +32,7 @@ I = 6  # input_size of every test model
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with Client(cluster) as c:
             yield c
 
@@ -208,14 +208,14 @@ def test_threads_per_task_pinned(client, rng):
         from threadpoolctl import threadpool_info
         return sorted({pool["num_threads"] for pool in threadpool_info()})
 
-    def engine_threads():
-        from fastrnn import _engine
-        return _engine._get_num_threads()
+    def budget_set():  # what set_num_threads recorded (get_num_threads falls back to the BLAS's count without it)
+        from fastrnn import _threads
+        return _threads._num_threads
 
     for threads, want in ((2, 2), (None, 1)):  # None: the workers' OMP_NUM_THREADS, which the nanny sets to 1
         fastrnn.dask.run(module, bag, threads=threads).compute()
         assert set(client.run(fastrnn.get_num_threads).values()) == {want}
-        assert set(client.run(engine_threads).values()) == {want}  # not only the BLAS: the engine's own budget
+        assert set(client.run(budget_set).values()) == {want}  # fastrnn's own budget, not only the BLAS's
         assert all(found == [want] for found in client.run(blas_threads).values())
 
 
