@@ -256,6 +256,7 @@ def test_bad_sequence_fails_with_its_index(client, rng):
 def test_nan_is_computed_through(client, one_thread, rng):
     _, module = make_pair("LSTM", rng, input_size=I, hidden_size=8)
     seqs = sequences(rng, 10)
+    seqs[4] = randn(rng, (12, I))
     seqs[4][3, 2] = np.nan
     got = fastrnn.dask.run(module, db.from_sequence(seqs, npartitions=1), batch_size=16).compute()
     assert_equal_results(got, expected(module, [seqs], 16, "sequence"), "NaN")
