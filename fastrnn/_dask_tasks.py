@@ -1,7 +1,7 @@
 """What fastrnn.dask's tasks run inside a worker process, and the state a worker keeps between them.
 
-No dask import here: the tasks are plain functions of numpy arrays and a model description (a ModelSpec), so
-the graph refers to them by name and each worker imports this module once.
+The tasks are plain functions of numpy arrays and a model description (a ModelSpec), referred to by name in the
+graph; this module imports no dask at import time (only distributed.get_worker, to tell a worker from the caller).
 
 - The model: a task graph carries a ModelSpec once (scattered or as one key); a worker turns it into a module on
   first use and keeps it in a small per-process cache keyed by the model's content, so a model is loaded (or
