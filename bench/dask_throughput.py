@@ -10,7 +10,7 @@ partition by partition, from fixed seeds, as a real job would read them from fil
 Timed, each on its own LocalCluster(n_workers=W, threads_per_worker=1, processes=True), after an untimed small
 run, in interleaved rounds:
 - data:      the same bag, only making the sequences (what every figure below includes);
-- run:       fastrnn.dask.run(model, seqs, batch_size=64, output="last"), W = 1 and 2;
+- run:       fastrnn.dask.run(model, seqs, batch_size=16, output="last"), W = 1 and 2;
 - naive:     seqs.map(lambda x: model(x[:, None])[1][0][-1, 0]) on 2 workers: one batch-1 call per sequence,
              the module in the task graph, fastrnn's default threads; on the first --naive-partitions
              partitions only (it is slow), and checked against run's results for the same sequences.
@@ -56,7 +56,7 @@ def main():
     parser.add_argument("--sequences", type=int, default=20000)
     parser.add_argument("--partitions", type=int, default=64)
     parser.add_argument("--naive-partitions", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
