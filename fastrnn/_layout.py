@@ -69,18 +69,23 @@ def unpack_layer(layer, layer_index, cell=False):
     (exact: packing only moves values)."""
     out = {}
     for d, panels in enumerate(layer.panels):
-        matrices = {base: _unpack(*entry) for base, entry in panels.items()}
+        matrices = {base: _unpack(packed) for base, packed in panels.items()}
         if "weight_hn" in matrices:  # a GRU with the reset before W_hn: its n rows were packed apart
             matrices["weight_hh"] = np.concatenate([matrices["weight_hh"], matrices.pop("weight_hn")])
         out.update((key(base, layer_index, d, cell), w) for base, w in matrices.items())
     return out
 
 
-def _unpack(G, units, K, packed):
-    """Panels of G gates x `units` units over K -> the (G*units, K) matrix in torch's layout."""
+def _unpack(packed):
+    """Float panels (an engine Packed) of G gates x `units` units over K -> the (G*units, K) matrix in torch's
+    layout."""
+    if packed.format != "float":
+        raise ValueError(f"the engine's {packed.format} weights cannot give back the float ones")
+    G, units, K = packed.gates, packed.units, packed.depth
     lanes = 64 // packed.itemsize
     count = -(-units // lanes)
-    w = packed[: count * K * G * lanes].reshape(count, K, G, lanes).transpose(2, 0, 3, 1)
+    values = packed.panels.view(np.float32 if packed.itemsize == 4 else np.float64)
+    w = values[: count * K * G * lanes].reshape(count, K, G, lanes).transpose(2, 0, 3, 1)
     return np.ascontiguousarray(w.reshape(G, count * lanes, K)[:, :units].reshape(G * units, K))
 
 

@@ -4,6 +4,7 @@
  * A tier is one file (tier_<name>.c: a target pragma, ISA, FRNN_VB, #include "tier.h") and one line in TIERS
  * below: its table, whether the CPU runs it, and whether it is chosen by default.
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -131,54 +132,62 @@ float frnn_round_bf16(float x)
     return r;
 }
 
-/* Both reduced formats walk a panel the same way: panel of 16 units, group of kg k, gate, unit, k in group. */
-#define FRNN_PACK_GROUPS(type, convert)                                                                     \
-    for (ptrdiff_t j0 = 0; j0 < H; j0 += 16)                                                               \
-        for (ptrdiff_t k0 = 0; k0 < K; k0 += kg)                                                           \
-            for (ptrdiff_t g = 0; g < G; ++g)                                                              \
-                for (ptrdiff_t u = 0; u < 16; ++u)                                                         \
-                    for (ptrdiff_t k = k0; k < k0 + kg; ++k) {                                             \
-                        ptrdiff_t row = g * H + j0 + u;                                                    \
-                        *w_pkgu++ = (type)(j0 + u < H && k < K ? convert : 0);                             \
-                    }
-
 void frnn_pack_bf16(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, uint16_t *w_pkgu)
 {
-    const ptrdiff_t kg = 2;
-    FRNN_PACK_GROUPS(uint16_t, bf16_bits(w_gk[row * ld_w + k]))
+    /* panel of 16 units, group of 2 k, gate, unit, k in group; zero past H and K */
+    for (ptrdiff_t j0 = 0; j0 < H; j0 += 16)
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += 2)
+            for (ptrdiff_t g = 0; g < G; ++g)
+                for (ptrdiff_t u = 0; u < 16; ++u)
+                    for (ptrdiff_t k = k0; k < k0 + 2; ++k)
+                        *w_pkgu++ = j0 + u < H && k < K ? bf16_bits(w_gk[(g * H + j0 + u) * ld_w + k]) : 0;
 }
 
-/* The one int8 rounding of weights and activations, per row: scale = max|x| / 127, q = rint(x / scale) (float32
- * arithmetic; a row of zeros: scale 0, q 0; a row holding NaN: scale NaN, so its products are NaN). */
-static float quantize_scale(ptrdiff_t K, const float *x)
+/* The one int8 rounding of weights and activations, per row, in float32 arithmetic: top = max|x|, scale = top /
+ * 127 (what the products are multiplied by), q = rint(x * (127 / top)) clamped to [-127, 127]. A row of zeros has
+ * scale 0 and q 0; a row holding NaN or an infinity has scale NaN (q 0), so its products are NaN, never a number. */
+static float quantize_top(ptrdiff_t K, const float *x)
 {
     float top = 0.0f;
-    int nan = 0;
+    int bad = 0;
     for (ptrdiff_t k = 0; k < K; ++k) {
         float a = fabsf(x[k]);
-        nan |= a != a;
+        bad |= !(a <= FLT_MAX);
         top = a > top ? a : top;
     }
-    return nan ? NAN : top / 127.0f;
+    return bad ? NAN : top;
 }
 
-static int quantize(float x, float scale)
+static float quantize_scale(float top) { return top / 127.0f; }
+
+static float quantize_inverse(float top) { return top > 0.0f ? 127.0f / top : 0.0f; }  /* NaN top: 0 */
+
+static int quantize(float x, float inverse)
 {
-    if (!(scale > 0.0f)) return 0;
-    float q = rintf(x / scale);
-    return q != q ? 0 : q > 127.0f ? 127 : q < -127.0f ? -127 : (int)q;
+    float q = rintf(x * inverse);
+    return q > 127.0f ? 127 : q < -127.0f ? -127 : (int)q;  /* |x| <= top: q in range unless rounding nudges it */
 }
 
 void frnn_pack_i8(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, int8_t *w_pkgu,
                   float *scale, int32_t *sums)
 {
-    const ptrdiff_t kg = 4;
-    for (ptrdiff_t row = 0; row < G * H; ++row) {
-        scale[row] = quantize_scale(K, w_gk + row * ld_w);
-        sums[row] = 0;
-        for (ptrdiff_t k = 0; k < K; ++k) sums[row] += quantize(w_gk[row * ld_w + k], scale[row]);
-    }
-    FRNN_PACK_GROUPS(int8_t, quantize(w_gk[row * ld_w + k], scale[row]))
+    /* row by row (one scale each), every value straight to its place: panel, group of 4 k, gate, unit, k */
+    const ptrdiff_t groups = (K + 3) / 4;
+    memset(w_pkgu, 0, (size_t)frnn_packed_bytes(FRNN_FMT_I8, 4, G, H, K));
+    for (ptrdiff_t g = 0; g < G; ++g)
+        for (ptrdiff_t j = 0; j < H; ++j) {
+            const ptrdiff_t row = g * H + j;
+            const float *x = w_gk + row * ld_w;
+            float top = quantize_top(K, x), inverse = quantize_inverse(top);
+            int8_t *panel = w_pkgu + (j / 16) * groups * G * 64 + g * 64 + (j % 16) * 4;
+            scale[row] = quantize_scale(top);
+            sums[row] = 0;
+            for (ptrdiff_t k = 0; k < K; ++k) {
+                int q = quantize(x[k], inverse);
+                sums[row] += q;
+                panel[(k / 4) * G * 64 + k % 4] = (int8_t)q;
+            }
+        }
 }
 
 ptrdiff_t frnn_converted_ld(int format, ptrdiff_t K)
@@ -198,8 +207,9 @@ void frnn_convert_rows(int format, ptrdiff_t n, ptrdiff_t K, const float *src, p
             for (ptrdiff_t k = 0; k < ld; ++k) out[k] = k < K ? bf16_bits(x[k]) : 0;
         } else {
             uint8_t *out = (uint8_t *)dst + r * ld;
-            scale[r] = quantize_scale(K, x);
-            for (ptrdiff_t k = 0; k < ld; ++k) out[k] = (uint8_t)((k < K ? quantize(x[k], scale[r]) : 0) + 128);
+            float top = quantize_top(K, x), inverse = quantize_inverse(top);
+            scale[r] = quantize_scale(top);
+            for (ptrdiff_t k = 0; k < ld; ++k) out[k] = (uint8_t)((k < K ? quantize(x[k], inverse) : 0) + 128);
         }
     }
 }

@@ -26,9 +26,10 @@
  *
  * Reduced precisions (what the bf16 and int8 kernels compute, stated so tests/reference.py can round the same
  * way): the activations a product reads (x_t, h_t-1, an LSTM's cell output before W_hr) are converted per call by
- * frnn_convert_rows: to bf16 by round-to-nearest-even, or to int8 per row (scale = max|x| / 127, q = rint(x *
- * (127 / max|x|)), stored as q + 128); the products accumulate in float32 (bf16) or exactly in int32 (int8,
- * then acc * (x scale * w scale)); biases, state and gate math stay float32.
+ * frnn_convert_rows: to bf16 by round-to-nearest-even, or to int8 per row (float32 arithmetic: scale = max|x| /
+ * 127, q = rint(x * (127 / max|x|)) clamped to [-127, 127], stored as q + 128; weights the same way per output
+ * row, at packing); the products accumulate in float32 (bf16) or exactly in int32 (int8, then acc * (scale_w *
+ * scale_x), in that order); biases, state and gate math stay float32.
  *
  * Tiers: the kernels are compiled once per instruction-set tier (one file each, src_c/tier_*.c, from the
  * same bodies) into a frnn_kernels table of function pointers; frnn_use_tier() picks the table that

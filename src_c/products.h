@@ -29,6 +29,14 @@ FRNN_ALWAYS_INLINE VINT FN(load_wi)(const char *p)
     return v;
 }
 
+/* One 32-bit group of activations (a bf16 pair, a u8 quad) in every lane. */
+FRNN_ALWAYS_INLINE VINT FN(splat_group)(const char *p)
+{
+    int32_t x;
+    memcpy(&x, p, sizeof x);
+    return (VINT){0} + x;
+}
+
 /* ---- float weights (the kernels' precision) ---- */
 #define PFX flt
 #define ACCV VEC
@@ -56,7 +64,7 @@ FRNN_ALWAYS_INLINE VINT FN(load_wi)(const char *p)
 #define GROUP_X ((ptrdiff_t)4)
 #ifdef FRNN_DPBF16
 #define XB VINT
-#define X_SPLAT(p) ((VINT){0} + *(const int32_t *)(p))
+#define X_SPLAT(p) FN(splat_group)(p)
 #define MADD(acc, w, x) ((VEC)_mm512_dpbf16_ps((__m512)(acc), (__m512bh)(w), (__m512bh)(x)))
 #else
 typedef struct { VEC odd, even; } FN(pair);
@@ -97,7 +105,7 @@ FRNN_ALWAYS_INLINE VEC FN(madd_pair)(VEC acc, VINT w, FN(pair) x)
 #ifdef FRNN_VNNI
 #define I8_SHIFTED 1  /* the sums hold u8 x s8: subtract 128 x the weights' row sum */
 #define XB VINT
-#define X_SPLAT(p) ((VINT){0} + *(const int32_t *)(p))
+#define X_SPLAT(p) FN(splat_group)(p)
 #define MADD(acc, w, x) ((VINT)_mm512_dpbusd_epi32((__m512i)(acc), (__m512i)(x), (__m512i)(w)))
 #else
 #define I8_SHIFTED 0

@@ -92,10 +92,7 @@ cdef class Stack:
             self.dirs[l].L, self.dirs[l].T, self.dirs[l].B, self.dirs[l].block_steps = spec, 1, B, 1
             self.dirs[l].h = <char *>ph + l * B * spec.out_size * s
             self.dirs[l].c = <char *>pc + l * B * spec.hidden_size * s if pc != NULL else NULL
-            self.dirs[l].gates = pscratch
-            self.dirs[l].h_new = <char *>pscratch + B * spec.gate_rows * s
-            self.dirs[l].cell = <char *>pscratch + (B * spec.gate_rows + B * spec.out_size) * s
-            self.dirs[l].aux = <char *>pscratch + (B * spec.gate_rows + B * spec.out_size + B * spec.hidden_size) * s
+            _lay_scratch(&self.dirs[l], spec, 1, B, s, _aligned(pscratch))
 
     def run(self, x, out):
         """Run the steps of x (T, B, input_size) into out (T, B, out_size), carrying the state.
