@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import struct
+import tokenize
 import zipfile
 from dataclasses import dataclass
 
@@ -194,7 +195,7 @@ def _open_npz(path):
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except PARSE_ERRORS as exc:
+    except PARSE_ERRORS + (tokenize.TokenError,) as exc:  # numpy tokenizes the .npy header text (unbalanced: TokenError)
         raise LoadError(f"{path}: unusable npz file ({type(exc).__name__}: {exc})") from None
     return _Opened(path, {name: a.shape for name, a in arrays.items()}, lambda names: {n: arrays[n] for n in names})
 
