@@ -197,6 +197,10 @@ def _open_npz(path):
             arrays = {name: npz[name] for name in npz.files}
     except PARSE_ERRORS + (tokenize.TokenError,) as exc:  # numpy tokenizes the .npy header text (unbalanced: TokenError)
         raise LoadError(f"{path}: unusable npz file ({type(exc).__name__}: {exc})") from None
+    for name, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # numpy hands back a member without the .npy magic as raw bytes
+            raise LoadError(f"{path}: npz member {name}.npy is not an .npy array (it does not start with "
+                            f"b'\\x93NUMPY')")
     return _Opened(path, {name: a.shape for name, a in arrays.items()}, lambda names: {n: arrays[n] for n in names})
 
 

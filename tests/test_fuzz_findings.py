@@ -31,3 +31,12 @@ def test_npz_header_with_unbalanced_brackets(tmp_path):
                                                      b"\0" * 8)})
     with pytest.raises(LoadError, match=r"w\.npz: unusable npz file \(TokenError"):
         fastrnn.load_state_dict(path)
+
+
+def test_npz_member_that_is_not_npy(tmp_path):
+    """np.load returns a member without the .npy magic as bytes, which reached the caller as a 'tensor'
+    (AttributeError: 'bytes' object has no attribute 'shape'; fuzz_npz)."""
+    path = write_npz(tmp_path / "w.npz", {"a.npy": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }",
+                                                     b"\0" * 4), "b.npy": b"not an array"})
+    with pytest.raises(LoadError, match=r"w\.npz: npz member b\.npy is not an \.npy array"):
+        fastrnn.load_state_dict(path)
