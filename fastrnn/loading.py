@@ -195,7 +195,8 @@ def _open_npz(path):
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except PARSE_ERRORS + (tokenize.TokenError,) as exc:  # numpy tokenizes the .npy header text (unbalanced: TokenError)
+    # numpy parses the .npy header text with tokenize and ast.literal_eval, whose errors are not ValueErrors
+    except PARSE_ERRORS + (tokenize.TokenError, SyntaxError) as exc:
         raise LoadError(f"{path}: unusable npz file ({type(exc).__name__}: {exc})") from None
     for name, value in arrays.items():
         if not isinstance(value, np.ndarray):  # numpy hands back a member without the .npy magic as raw bytes

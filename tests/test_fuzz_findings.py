@@ -40,3 +40,11 @@ def test_npz_member_that_is_not_npy(tmp_path):
                                                      b"\0" * 4), "b.npy": b"not an array"})
     with pytest.raises(LoadError, match=r"w\.npz: npz member b\.npy is not an \.npy array"):
         fastrnn.load_state_dict(path)
+
+
+def test_npz_dtype_numpy_cannot_parse(tmp_path):
+    """A descr such as '(2,f4' made numpy's dtype parser (ast.literal_eval) raise SyntaxError (fuzz_npz)."""
+    path = write_npz(tmp_path / "w.npz", {"w.npy": npy(b"{'descr': '(2,f4', 'fortran_order': False, 'shape': (1,), }",
+                                                     b"\0" * 8)})
+    with pytest.raises(LoadError, match=r"w\.npz: unusable npz file \(SyntaxError"):
+        fastrnn.load_state_dict(path)
