@@ -61,6 +61,14 @@ _MAX_LINE = 1024  # GLOBAL module/name lines
 _MAX_MARKS = 100_000
 
 
+def output_limit(file_size):
+    """The most bytes a reader may allocate for what a file declares (tensors, uncompressed records): 64 MiB
+    plus 4x the file's size. Real weights need about 1x; the slack covers expanded (stride-0) buffers and
+    compressed records. Anything declaring more is refused before allocating, so a few bytes of header cannot
+    ask for gigabytes."""
+    return (64 << 20) + 4 * file_size
+
+
 def raw_dtype(name):
     return np.dtype(np.uint16 if name == "bfloat16" else name)
 

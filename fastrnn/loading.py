@@ -10,6 +10,7 @@ tensors that are asked for are read: `load` reads the chosen RNN's weights and n
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import struct
@@ -21,7 +22,7 @@ import numpy as np
 
 from fastrnn import _layout
 from fastrnn._convert import to_numpy
-from fastrnn._torchfile import LEGACY_MAGIC, PARSE_ERRORS, LoadError, Tensor, TorchFile
+from fastrnn._torchfile import LEGACY_MAGIC, PARSE_ERRORS, LoadError, Tensor, TorchFile, output_limit
 from fastrnn.modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = ["LoadError", "RNNConfig", "RNNGroup", "StateDict", "find_rnns", "load", "load_state_dict"]
@@ -193,8 +194,11 @@ def _open_torch(path):
 
 def _open_npz(path):
     try:
+        _check_npz_sizes(path)
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
+    except LoadError:
+        raise
     # numpy parses the .npy header text with tokenize and ast.literal_eval, whose errors are not ValueErrors
     except PARSE_ERRORS + (tokenize.TokenError, SyntaxError) as exc:
         raise LoadError(f"{path}: unusable npz file ({type(exc).__name__}: {exc})") from None
@@ -203,6 +207,34 @@ def _open_npz(path):
             raise LoadError(f"{path}: npz member {name}.npy is not an .npy array (it does not start with "
                             f"b'\\x93NUMPY')")
     return _Opened(path, {name: a.shape for name, a in arrays.items()}, lambda names: {n: arrays[n] for n in names})
+
+
+def _check_npz_sizes(path):
+    """Refuse sizes an npz declares beyond what it holds, before numpy allocates them: zipfile allocates a
+    member's declared compressed size up front, and numpy an array's declared shape."""
+    size = os.path.getsize(path)
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        for info in infos:
+            if info.header_offset + info.compress_size > size:
+                raise LoadError(f"{path}: npz member {info.filename} declares {info.compress_size} bytes at offset "
+                                f"{info.header_offset}, past the end of the {size}-byte file")
+        declared = sum(info.file_size for info in infos)
+        if declared > output_limit(size):
+            raise LoadError(f"{path}: npz members declare {declared} bytes in all, implausible for a {size}-byte "
+                            f"file (limit {output_limit(size)})")
+        for info in infos:
+            with archive.open(info) as member:
+                magic = member.read(8)
+                if not magic.startswith(b"\x93NUMPY"):
+                    continue  # not an array: refused by name after np.load
+                read_header = np.lib.format.read_array_header_1_0 if magic[6] == 1 else \
+                    np.lib.format.read_array_header_2_0
+                shape, _fortran, dtype = read_header(member)
+                needed = math.prod(shape) * dtype.itemsize
+                if needed > info.file_size - member.tell():
+                    raise LoadError(f"{path}: npz member {info.filename} declares shape {shape} of {dtype} "
+                                    f"({needed} bytes) but holds {info.file_size - member.tell()} bytes of data")
 
 
 def _open_safetensors(path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import tracemalloc
 import zipfile
 
 import pytest
@@ -48,3 +49,42 @@ def test_npz_dtype_numpy_cannot_parse(tmp_path):
                                                      b"\0" * 8)})
     with pytest.raises(LoadError, match=r"w\.npz: unusable npz file \(SyntaxError"):
         fastrnn.load_state_dict(path)
+
+
+def peak_allocation(action):
+    """(exception raised by action, peak bytes traced while it ran); numpy's buffers are traced too."""
+    tracemalloc.start()
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001 -- returned for the caller to check
+        return exc, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return None, tracemalloc.get_traced_memory()[1]
+
+
+def test_npz_member_declaring_more_bytes_than_the_file(tmp_path):
+    """A stored member whose central-directory entry claims 812 MB in an 826-byte file: zipfile allocated the
+    claimed size up front (fuzz_npz, caught by the allocation bound). Now refused before any read."""
+    path = write_npz(tmp_path / "w.npz", {"w.npy": npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }",
+                                                     b"\0" * 4)})
+    data = bytearray(path.read_bytes())
+    central = data.rindex(b"PK\x01\x02")
+    data[central + 20:central + 28] = struct.pack("<II", 812408680, 812408680)  # compressed and uncompressed sizes
+    path.write_bytes(bytes(data))
+    exc, peak = peak_allocation(lambda: fastrnn.load_state_dict(path))
+    assert isinstance(exc, LoadError), exc
+    assert "npz member w.npy declares 812408680 bytes at offset 0, past the end of the" in str(exc)
+    assert peak < 16 << 20, peak
+
+
+def test_npz_shape_larger_than_its_data(tmp_path):
+    """An .npy header declaring 10**5 x 10**5 float64 over 8 bytes of data: numpy allocates the declared
+    80 GB (np.ndarray(count)) before reading. Same class as above, constructed: refused from the header."""
+    path = write_npz(tmp_path / "w.npz", {"w.npy": npy(b"{'descr': '<f8', 'fortran_order': False, "
+                                                     b"'shape': (100000, 100000), }", b"\0" * 8)})
+    exc, peak = peak_allocation(lambda: fastrnn.load_state_dict(path))
+    assert isinstance(exc, LoadError), exc
+    assert "npz member w.npy declares shape (100000, 100000) of float64 (80000000000 bytes) but holds 8 bytes" \
+        in str(exc)
+    assert peak < 16 << 20, peak
