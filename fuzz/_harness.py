@@ -99,17 +99,14 @@ class ScratchFile:
 
 
 def load_everything(path):
-    """The whole public reading path on one file: every tensor, discovery, and `load` of each RNN found."""
+    """The public reading path on one file: every tensor, discovery, and `load` of each RNN found in them."""
     state = fastrnn.load_state_dict(path)
     for name, value in state.items():
         if not isinstance(name, str) or not isinstance(value, np.ndarray):
             raise Finding(f"load_state_dict returned {type(name).__name__} -> {type(value).__name__}")
-    groups = fastrnn.find_rnns(state)
-    for group in groups:
+    for group in fastrnn.find_rnns(state):
         if group.config is not None:
             fastrnn.load(state, prefix=group.prefix)
-    if groups:
-        fastrnn.load(path)  # the path route reads only the chosen tensors; several RNNs is a LoadError
 
 
 def file_target(suffix):

@@ -8,7 +8,7 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["fastrnn"]):
+with atheris.instrument_imports(include=["fastrnn._torchfile", "fastrnn.loading", "fastrnn._layout"]):
     import fastrnn  # noqa: F401  (instrumented here, before anything else imports it)
 
 import _harness

@@ -12,7 +12,7 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["fastrnn"]):
+with atheris.instrument_imports(include=["fastrnn._torchfile", "fastrnn.loading", "fastrnn._layout"]):
     from fastrnn import _torchfile
     from fastrnn._torchfile import PARSE_ERRORS, LoadError, Tensor, TorchFile, _Reader, _StorageView, _Unpickler
     from fastrnn.loading import _select
