@@ -120,8 +120,12 @@ class Storage:
         self.key, self.dtype, self.numel, self.record = key, dtype, numel, None
 
     @property
+    def itemsize(self):
+        return 1 if self.dtype == _UNTYPED else raw_dtype(self.dtype).itemsize
+
+    @property
     def nbytes(self):
-        return self.numel * (1 if self.dtype == _UNTYPED else raw_dtype(self.dtype).itemsize)
+        return self.numel * self.itemsize
 
 
 class _StorageView:
@@ -628,12 +632,13 @@ class TorchFile:
     def _view(self, raw, tensor):
         """The tensor as a new C-contiguous array copied out of its storage's bytes (never aliasing them)."""
         dtype = raw_dtype(tensor.dtype_name).newbyteorder(self._order)
-        typed = raw[: raw.size - raw.size % dtype.itemsize].view(dtype)
-        start = tensor.storage.start + tensor.offset
         if math.prod(tensor.shape) == 0:
             return np.empty(tensor.shape, dtype=tensor.dtype)
-        view = np.lib.stride_tricks.as_strided(
-            typed[start:], tensor.shape, tuple(s * dtype.itemsize for s in tensor.stride), writeable=False)
+        # In bytes: a legacy view's start counts elements of its storage (bytes for an UntypedStorage), the
+        # tensor's offset elements of its own dtype. np.ndarray checks the view against the buffer once more.
+        first = tensor.storage.start * tensor.storage.storage.itemsize + tensor.offset * dtype.itemsize
+        view = np.ndarray(tensor.shape, dtype, buffer=raw, offset=first,
+                          strides=tuple(s * dtype.itemsize for s in tensor.stride))
         if tensor.dtype_name == "bfloat16":
             return (view.astype(np.uint32) << 16).view(np.float32)
         return np.array(view, dtype=dtype.newbyteorder("="), order="C")

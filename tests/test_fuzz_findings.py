@@ -3,10 +3,12 @@ each test failed before its fix. Every one must end in a LoadError that says wha
 from __future__ import annotations
 
 import io
+import pickle
 import struct
 import tracemalloc
 import zipfile
 
+import numpy as np
 import pytest
 
 import fastrnn
@@ -88,3 +90,21 @@ def test_npz_shape_larger_than_its_data(tmp_path):
     assert "npz member w.npy declares shape (100000, 100000) of float64 (80000000000 bytes) but holds 8 bytes" \
         in str(exc)
     assert peak < 16 << 20, peak
+
+
+# -- torch files: found while writing the pickle target and its dictionary (constructed, not from a fuzz run) --
+LEGACY_HEAD = (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
+               + pickle.dumps({"protocol_version": 1001}, protocol=2))
+
+
+def test_legacy_view_of_an_untyped_storage_counts_bytes(tmp_path):
+    """A legacy view ('v', 12, 4) of an UntypedStorage starts 12 *bytes* in; the copy-out used 12 as an index
+    in float32 elements, past the storage, and returned 0.0 read from outside it (a silent out-of-bounds read)."""
+    main = (b"\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v3\n(("
+            b"X\x07\x00\x00\x00storagectorch.storage\nUntypedStorage\nX\x04\x00\x00\x00rootX\x03\x00\x00\x00cpuK\x10"
+            b"X\x01\x00\x00\x00vK\x0cK\x04\x87tQK\x00K\x01\x85K\x01\x85\x89ccollections\nOrderedDict\n)R"
+            b"ctorch\nfloat32\ntRs.")
+    path = tmp_path / "untyped_view.pt"
+    path.write_bytes(LEGACY_HEAD + main + pickle.dumps(["root"], protocol=2) + struct.pack("<q", 16)
+                     + np.arange(4, dtype=np.float32).tobytes())
+    np.testing.assert_array_equal(fastrnn.load_state_dict(path)["w"], [3.0])
