@@ -2,9 +2,11 @@
 each test failed before its fix. Every one must end in a LoadError that says what was wrong and where."""
 from __future__ import annotations
 
-import io
+import os
 import pickle
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 
@@ -13,6 +15,8 @@ import pytest
 
 import fastrnn
 from fastrnn import LoadError
+
+from torchfile_fixtures import write_zip
 
 
 def npy(header, body=b""):
@@ -108,3 +112,40 @@ def test_legacy_view_of_an_untyped_storage_counts_bytes(tmp_path):
     path.write_bytes(LEGACY_HEAD + main + pickle.dumps(["root"], protocol=2) + struct.pack("<q", 16)
                      + np.arange(4, dtype=np.float32).tobytes())
     np.testing.assert_array_equal(fastrnn.load_state_dict(path)["w"], [3.0])
+
+
+def doubled_tuple(levels):
+    """Pickle ops leaving t on the stack, t = (1, 1) doubled `levels` times through the memo: 2**levels ints."""
+    return b"K\x01K\x01\x86q\x00" + b"h\x00\x86q\x00" * levels
+
+
+def load_error_within(seconds, path):
+    """The LoadError message of load_state_dict(path), run in a child process that is killed (failing the test)
+    after `seconds`: a hang inside hash() or repr() is C code, which no signal handler interrupts."""
+    code = ("import sys, fastrnn\ntry:\n    fastrnn.load_state_dict(sys.argv[1])\n"
+            "except fastrnn.LoadError as exc:\n    print(exc)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastrnn.__file__)))
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                              timeout=seconds, cwd=root)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"load_state_dict({path}) still running after {seconds} s (a hang)") from None
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_memo_doubled_tuple_in_a_message_is_bounded(tmp_path):
+    """A 400-byte data.pkl whose tensor size is a tuple doubled 40 times by the memo: the error message's
+    repr (cut to 200 characters only after being built) hung on 2**41 items."""
+    pickle_bytes = (b"\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n(("
+                    b"X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04tQK\x00"
+                    + doubled_tuple(40) + b"K\x01\x85\x89ccollections\nOrderedDict\n)RtRs.")
+    path = write_zip(tmp_path / "dag.pt", {"data.pkl": pickle_bytes, "version": b"3\n", "data/0": b"\0" * 16})
+    assert "tensor size must be a tuple of non-negative ints, got ((((...)" in load_error_within(10, path)
+
+
+def test_memo_doubled_tuple_as_a_dict_key_is_refused(tmp_path):
+    """The same tuple as a dict key: hashing a tuple walks every item (2**41), so SETITEM hung."""
+    pickle_bytes = b"\x80\x02}" + doubled_tuple(40) + b"Ns."
+    path = write_zip(tmp_path / "key.pt", {"data.pkl": pickle_bytes, "version": b"3\n"})
+    assert "dict key of type tuple; state_dicts and checkpoints use str or int keys" in load_error_within(10, path)
