@@ -505,7 +505,8 @@ class TorchFile:
     def _member_bytes(self, info):
         """A whole record via zipfile (handles deflate, checks the CRC), sizes bounded first."""
         # deflate expands at most ~1032x; anything claiming more is corrupt, and must not drive an allocation
-        if info.file_size > 1100 * info.compress_size + 1024 or info.compress_size > self.size:
+        if (info.file_size > 1100 * info.compress_size + 1024 or info.compress_size > self.size
+                or info.file_size > output_limit(self.size)):
             raise LoadError(f"{self.path}: record {info.filename} declares an impossible size")
         data = self._zip.read(info)
         if len(data) != info.file_size:
@@ -627,7 +628,7 @@ class TorchFile:
         once, its tensors copied out, and its pages released before the next one, so memory stays near the
         size of the results."""
         wanted = sum(math.prod(t.shape) * t.dtype.itemsize for t in tensors)
-        limit = 4 * self.size + (1 << 30) if max_bytes is None else max_bytes
+        limit = output_limit(self.size) if max_bytes is None else max_bytes
         if wanted > limit:
             raise LoadError(f"{self.path}: the tensors would need {wanted} bytes, implausible for a "
                             f"{self.size}-byte file (expanded views?)")

@@ -12,7 +12,9 @@ honoured before it is checked: `np.empty(10**10)` costs no resident memory until
 overcommits), so libFuzzer's -rss_limit_mb misses it, and without sanitizer hooks -malloc_limit_mb sees
 nothing. A target started without the shim (e.g. to replay one input) measures with tracemalloc instead,
 which sees the same but runs several times slower.
-The floor leaves room for a legitimately expanded tensor (stride 0) and, in `load`, the module built from it.
+The readers refuse what a file declares beyond `fastrnn._torchfile.output_limit(file size)` = 64 MiB + 4 x the
+file's size (tensors, uncompressed records, npz arrays) before allocating it; this bound (192 MiB + 10 x) leaves
+room for a result plus its transient copy (bfloat16 widening), the parse itself and, in `load`, the module.
 """
 from __future__ import annotations
 

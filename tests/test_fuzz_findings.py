@@ -149,3 +149,26 @@ def test_memo_doubled_tuple_as_a_dict_key_is_refused(tmp_path):
     pickle_bytes = b"\x80\x02}" + doubled_tuple(40) + b"Ns."
     path = write_zip(tmp_path / "key.pt", {"data.pkl": pickle_bytes, "version": b"3\n"})
     assert "dict key of type tuple; state_dicts and checkpoints use str or int keys" in load_error_within(10, path)
+
+
+def test_expanded_view_is_held_to_the_output_limit(tmp_path):
+    """One float expanded (stride 0) to 5 * 10**7 elements: 200 MB of results from a 1 KB file. The old limit
+    (4x the file + 1 GiB) let it through; the bound of fuzz/_harness.py flags it. output_limit is 64 MiB + 4x."""
+    from torchfile_fixtures import StorageRef, TensorRef, crafted_pt
+    path = crafted_pt(tmp_path / "expanded.pt", {"w": TensorRef(StorageRef("FloatStorage", "0", 1), 0, (5 * 10**7,), (0,))},
+                      {"0": b"\0" * 4})
+    exc, peak = peak_allocation(lambda: fastrnn.load_state_dict(path))
+    assert isinstance(exc, LoadError) and "the tensors would need 200000000 bytes, implausible for a" in str(exc), exc
+    assert peak < 16 << 20, peak
+
+
+def test_deflated_record_is_held_to_the_output_limit(tmp_path):
+    """A deflated data.pkl that inflates to 100 MB from a ~100 KB file (deflate gives ~1000:1): within the old
+    ratio check, so it was inflated in full before the pickle was even looked at."""
+    path = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02\xff" + b"\0" * (100 << 20))  # refused at byte 2 anyway
+        archive.writestr("archive/version", b"3\n")
+    exc, peak = peak_allocation(lambda: fastrnn.load_state_dict(path))
+    assert isinstance(exc, LoadError) and "record archive/data.pkl declares an impossible size" in str(exc), exc
+    assert peak < 16 << 20, peak
