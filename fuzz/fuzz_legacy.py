@@ -1,4 +1,5 @@
-"""Fuzz target: legacy torch.save streams (_use_new_zipfile_serialization=False) through load_state_dict, then discovery (find_rnns) and load of every RNN found.
+"""Fuzz target: legacy torch.save streams (_use_new_zipfile_serialization=False)
+through load_state_dict, then discovery (find_rnns) and load of every RNN found.
 
 The custom mutator (fuzz/_mutators.py: mutate_legacy) keeps the container valid around the mutated contents.
 

@@ -1,4 +1,5 @@
-"""Fuzz target: .npz files (np.savez and np.savez_compressed) through load_state_dict, then discovery (find_rnns) and load of every RNN found.
+"""Fuzz target: .npz files (np.savez and np.savez_compressed)
+through load_state_dict, then discovery (find_rnns) and load of every RNN found.
 
 The custom mutator (fuzz/_mutators.py: mutate_zip) keeps the container valid around the mutated contents.
 

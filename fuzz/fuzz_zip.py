@@ -1,4 +1,5 @@
-"""Fuzz target: torch.save zip files (any folder, data.pkl, data/<key>, version, byteorder) through load_state_dict, then discovery (find_rnns) and load of every RNN found.
+"""Fuzz target: torch.save zip files (any folder, data.pkl, data/<key>, version, byteorder)
+through load_state_dict, then discovery (find_rnns) and load of every RNN found.
 
 The custom mutator (fuzz/_mutators.py: mutate_zip) keeps the container valid around the mutated contents.
 

@@ -114,7 +114,9 @@ def legacy_view():
 
     class Pickler(pickle.Pickler):
         def persistent_id(self, value):
-            return ("storage", torch.FloatStorage, "root", "cpu", 10, ("view", 4, 5)) if isinstance(value, Ref) else None
+            if isinstance(value, Ref):
+                return "storage", torch.FloatStorage, "root", "cpu", 10, ("view", 4, 5)
+            return None
 
         def reducer_override(self, value):
             if isinstance(value, torch.Tensor):

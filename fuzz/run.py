@@ -69,8 +69,8 @@ def run_target(name, args):
     findings = sorted(glob.glob(os.path.join(work, "crash-*")) + glob.glob(os.path.join(work, "timeout-*"))
                       + glob.glob(os.path.join(work, "oom-*")) + glob.glob(os.path.join(work, "slow-unit-*")))
     failed = code != 0 or findings
-    print(f"{name:12s} {executions:>9} runs {rate:>6} exec/s {elapsed:7.1f} s  cov: {cov} ft: {ft}  "
-          f"{'FINDING: ' + ', '.join(findings) if findings else ('FAILED (exit ' + str(code) + ')' if failed else 'ok')}",
+    verdict = "FINDING: " + ", ".join(findings) if findings else f"FAILED (exit {code})" if failed else "ok"
+    print(f"{name:12s} {executions:>9} runs {rate:>6} exec/s {elapsed:7.1f} s  cov: {cov} ft: {ft}  {verdict}",
           flush=True)
     if failed:
         print(f"--- last lines of {log_path}:\n" + "\n".join(lines[-40:]), flush=True)

@@ -155,8 +155,8 @@ def test_expanded_view_is_held_to_the_output_limit(tmp_path):
     """One float expanded (stride 0) to 5 * 10**7 elements: 200 MB of results from a 1 KB file. The old limit
     (4x the file + 1 GiB) let it through; the bound of fuzz/_harness.py flags it. output_limit is 64 MiB + 4x."""
     from torchfile_fixtures import StorageRef, TensorRef, crafted_pt
-    path = crafted_pt(tmp_path / "expanded.pt", {"w": TensorRef(StorageRef("FloatStorage", "0", 1), 0, (5 * 10**7,), (0,))},
-                      {"0": b"\0" * 4})
+    expanded = TensorRef(StorageRef("FloatStorage", "0", 1), 0, (5 * 10**7,), (0,))
+    path = crafted_pt(tmp_path / "expanded.pt", {"w": expanded}, {"0": b"\0" * 4})
     exc, peak = peak_allocation(lambda: fastrnn.load_state_dict(path))
     assert isinstance(exc, LoadError) and "the tensors would need 200000000 bytes, implausible for a" in str(exc), exc
     assert peak < 16 << 20, peak
