@@ -172,3 +172,15 @@ def test_deflated_record_is_held_to_the_output_limit(tmp_path):
     exc, peak = peak_allocation(lambda: fastrnn.load_state_dict(path))
     assert isinstance(exc, LoadError) and "record archive/data.pkl declares an impossible size" in str(exc), exc
     assert peak < 16 << 20, peak
+
+
+
+def test_load_of_a_loaded_dict_with_weights_that_are_not_numbers(tmp_path):
+    """An npz cell whose weight_hh has dtype '|V4' loads (load_state_dict is faithful to the file), but then
+    load() of that dict raised TypeError from the mapping route where the path route raises LoadError (fuzz_npz,
+    in the long run)."""
+    real = npy(b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", b"\0" * 16)
+    void = npy(b"{'descr': '|V4', 'fortran_order': False, 'shape': (2, 2), }", b"\0" * 16)
+    state = fastrnn.load_state_dict(write_npz(tmp_path / "w.npz", {"weight_ih.npy": real, "weight_hh.npy": void}))
+    with pytest.raises(LoadError, match=r"state_dict\['weight_hh'\]: expected an array of real numbers, got dtype"):
+        fastrnn.load(state)
