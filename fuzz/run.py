@@ -67,9 +67,13 @@ def run_target(name, args):
     executions = stats.get("number_of_executed_units", executions)
     rate = stats.get("average_exec_per_sec", rate)
     findings = sorted(glob.glob(os.path.join(work, "crash-*")) + glob.glob(os.path.join(work, "timeout-*"))
-                      + glob.glob(os.path.join(work, "oom-*")) + glob.glob(os.path.join(work, "slow-unit-*")))
+                      + glob.glob(os.path.join(work, "oom-*")))
+    # A slow unit is not a hang (-timeout is): on a loaded machine a niced target can be descheduled for seconds.
+    # Named so it can be replayed (python fuzz/fuzz_<target>.py FILE), not failed on.
+    slow = sorted(glob.glob(os.path.join(work, "slow-unit-*")))
     failed = code != 0 or findings
     verdict = "FINDING: " + ", ".join(findings) if findings else f"FAILED (exit {code})" if failed else "ok"
+    verdict += "; slow units to replay: " + ", ".join(slow) if slow else ""
     print(f"{name:12s} {executions:>9} runs {rate:>6} exec/s {elapsed:7.1f} s  cov: {cov} ft: {ft}  {verdict}",
           flush=True)
     if failed:
