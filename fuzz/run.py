@@ -55,7 +55,7 @@ def run_target(name, args):
                                                                     os.environ.get("PYTHONPATH")])),
                LD_PRELOAD=args.shim)
     log_path = os.path.join(work, "log.txt")
-    started = time.monotonic()
+    started, wall_start = time.monotonic(), time.time()
     with open(log_path, "w") as log:
         code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=HERE, env=env).returncode
     elapsed = time.monotonic() - started
@@ -66,11 +66,13 @@ def run_target(name, args):
     stats = dict(re.findall(r"^stat::(\w+):\s*(\d+)", "\n".join(lines), re.M))
     executions = stats.get("number_of_executed_units", executions)
     rate = stats.get("average_exec_per_sec", rate)
-    findings = sorted(glob.glob(os.path.join(work, "crash-*")) + glob.glob(os.path.join(work, "timeout-*"))
-                      + glob.glob(os.path.join(work, "oom-*")))
+    def written(pattern):  # by this run: a reused --work keeps the reproducers of earlier runs
+        return [path for path in glob.glob(os.path.join(work, pattern)) if os.path.getmtime(path) >= wall_start]
+
+    findings = sorted(written("crash-*") + written("timeout-*") + written("oom-*"))
     # A slow unit is not a hang (-timeout is): on a loaded machine a niced target can be descheduled for seconds.
     # Named so it can be replayed (python fuzz/fuzz_<target>.py FILE), not failed on.
-    slow = sorted(glob.glob(os.path.join(work, "slow-unit-*")))
+    slow = sorted(written("slow-unit-*"))
     failed = code != 0 or findings
     verdict = "FINDING: " + ", ".join(findings) if findings else f"FAILED (exit {code})" if failed else "ok"
     verdict += "; slow units to replay: " + ", ".join(slow) if slow else ""
