@@ -18,7 +18,6 @@ room for a result plus its transient copy (bfloat16 widening), the parse itself 
 """
 from __future__ import annotations
 
-import atexit
 import ctypes
 import mmap
 import os
@@ -92,12 +91,16 @@ class ScratchFile:
         folder = "/dev/shm" if os.path.isdir("/dev/shm") else None
         handle, self.path = tempfile.mkstemp(prefix="fastrnn-fuzz-", suffix=suffix, dir=folder)
         os.close(handle)
-        atexit.register(os.remove, self.path)
 
     def write(self, data):
         with open(self.path, "wb") as file:
             file.write(data)
         return self.path
+
+    def remove(self):
+        """After each input: libFuzzer leaves the process without running atexit handlers."""
+        if os.path.exists(self.path):
+            os.remove(self.path)
 
 
 def load_everything(path):
@@ -116,7 +119,10 @@ def file_target(suffix):
     scratch = ScratchFile(suffix)
 
     def test_one_input(data):
-        check(data, lambda: load_everything(scratch.write(data)))
+        try:
+            check(data, lambda: load_everything(scratch.write(data)))
+        finally:
+            scratch.remove()
 
     return test_one_input
 
