@@ -14,8 +14,9 @@ from fastrnn._kinds import NUM_GATES
 from fastrnn._torch_names import PARAM, key
 
 
-def pack_layer(config, get, layer, dtype):
-    """Build the engine's Layer for one layer of a module described by `config` (fastrnn.config.RNNConfig).
+def pack_layer(config, get, layer, dtype, format="float"):
+    """Build the engine's Layer for one layer of a module described by `config` (fastrnn.config.RNNConfig), its
+    matrices in `format` (fastrnn._engine.FORMATS: "float", the dtype's, or "bfloat16" / "int8" from float32).
     get(torch name) -> array, or None where the module has no such parameter; each matrix is packed into panels as
     soon as it is got, so a caller that reads it from a file holds at most one torch-layout matrix at a time."""
     kind, G, cell = config.kind, NUM_GATES[config.kind], config.cell
@@ -25,19 +26,19 @@ def pack_layer(config, get, layer, dtype):
         name = lambda base: key(base, layer, d, cell)  # noqa: E731
         wi = np.ascontiguousarray(get(name("weight_ih")), dtype=dtype)
         I, H = wi.shape[1], wi.shape[0] // G
-        w_ih.append(_engine.pack(G, H, I, wi))
+        w_ih.append(_engine.pack(G, H, I, wi, format))
         del wi
         wh = np.ascontiguousarray(get(name("weight_hh")), dtype=dtype)
         P = wh.shape[1]
         if reset_before:  # the r, z rows meet h, the n rows r * h: two products, packed apart
-            w_hh.append(_engine.pack(2, H, P, wh[: 2 * H]))
-            w_hn.append(_engine.pack(1, H, P, wh[2 * H:]))
+            w_hh.append(_engine.pack(2, H, P, np.ascontiguousarray(wh[: 2 * H]), format))
+            w_hn.append(_engine.pack(1, H, P, np.ascontiguousarray(wh[2 * H:]), format))
         else:
-            w_hh.append(_engine.pack(G, H, P, wh))
+            w_hh.append(_engine.pack(G, H, P, wh, format))
             w_hn.append(None)
         del wh
         wr = get(name("weight_hr"))
-        w_hr.append(None if wr is None else _engine.pack(1, P, H, np.ascontiguousarray(wr, dtype=dtype)))
+        w_hr.append(None if wr is None else _engine.pack(1, P, H, np.ascontiguousarray(wr, dtype=dtype), format))
         summed, hn = _summed_biases(kind, H, get(name("bias_ih")), get(name("bias_hh")), reset_before)
         biases.append(None if summed is None else np.ascontiguousarray(summed, dtype=dtype))
         b_hn.append(None if hn is None else np.ascontiguousarray(hn, dtype=dtype))

@@ -164,8 +164,8 @@ static float quantize_inverse(float top) { return top > 0.0f ? 127.0f / top : 0.
 
 static int quantize(float x, float inverse)
 {
-    float q = rintf(x * inverse);
-    return q > 127.0f ? 127 : q < -127.0f ? -127 : (int)q;  /* |x| <= top: q in range unless rounding nudges it */
+    float q = rintf(x * inverse);  /* |x| <= top: in range; inverse 0 (a row with NaN or inf) can give NaN */
+    return q >= 127.0f ? 127 : q <= -127.0f ? -127 : q == q ? (int)q : 0;
 }
 
 void frnn_pack_i8(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, int8_t *w_pkgu,

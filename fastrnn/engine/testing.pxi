@@ -80,13 +80,46 @@ def _kernel_gru_rec(floating[:, ::1] w, floating[:, ::1] h_prev, floating[:, ::1
     return h
 
 
+def _kernel_gru_rz(floating[:, ::1] w, floating[:, ::1] h_prev, floating[:, ::1] gx, tuple cell=STANDARD["GRU"],
+                   str format="float"):
+    """GRU with the reset before W_hn, first phase: w (2H, H) the r, z rows; returns (z, r * h_prev)."""
+    cdef Py_ssize_t n = h_prev.shape[0], H = h_prev.shape[1]
+    _need(w.shape[0] == 2 * H and w.shape[1] == H and gx.shape[0] == n and gx.shape[1] == 3 * H,
+          "w (2H, H), gx (n, 3H)")
+    cdef frnn_cell spec = _cell(cell)
+    dtype = np.float32 if floating is float else np.float64
+    z, rh = np.empty((n, H), dtype), np.empty((n, H), dtype)
+    cdef floating[:, ::1] pz = z, prh = rh
+    cdef Packed pw = pack(2, H, H, np.asarray(w), format)
+    cdef _Rows rows = _Rows(format, np.asarray(h_prev))
+    if n * H:
+        _gru_rz(n, H, 0, H, &pw.mat, &rows.rows, &h_prev[0, 0], &gx[0, 0], 3 * H, &pz[0, 0], &prh[0, 0], &spec)
+    return z, rh
+
+
+def _kernel_gru_n(floating[:, ::1] w, floating[:, ::1] rh, floating[:, ::1] gx, floating[:, ::1] z,
+                  floating[:, ::1] h_prev, tuple cell=STANDARD["GRU"], str format="float"):
+    """GRU with the reset before W_hn, second phase: w (H, H) the n rows, rh = r * h_prev; returns h'."""
+    cdef Py_ssize_t n = h_prev.shape[0], H = h_prev.shape[1]
+    _need(w.shape[0] == H and w.shape[1] == H and gx.shape[0] == n and gx.shape[1] == 3 * H, "w (H, H), gx (n, 3H)")
+    _need(rh.shape[0] == z.shape[0] == n and rh.shape[1] == z.shape[1] == H, "rh, z (n, H)")
+    cdef frnn_cell spec = _cell(cell)
+    h = np.empty((n, H), np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] ph = h
+    cdef Packed pw = pack(1, H, H, np.asarray(w), format)
+    cdef _Rows rows = _Rows(format, np.asarray(rh))
+    if n * H:
+        _gru_n(n, H, 0, H, &pw.mat, &rows.rows, &gx[0, 0], 3 * H, &z[0, 0], &h_prev[0, 0], &ph[0, 0], &spec)
+    return h
+
+
 def _kernel_dense(floating[:, ::1] w, Py_ssize_t G, floating[:, ::1] v, floating[:, ::1] pre, tuple act,
                   double clip=0, str format="float"):
     """act(clip(pre + v w^T)) for w (G*H, K) in G gates, v (n, K), pre (n or 1 rows, G*H) or None; act (name,
     alpha, beta) of ACTIVATION_CODES."""
     cdef Py_ssize_t n = v.shape[0], K = v.shape[1], H = w.shape[0] // G if G > 0 else 0
     cdef frnn_cell spec = _cell((act, act, act, clip, False, False))
-    _need(G in (1, 2, 3, 4) and w.shape[0] == G * H and w.shape[1] == K, "w (G*H, K) with G in 1..4")
+    _need(G in (1, 3, 4) and w.shape[0] == G * H and w.shape[1] == K, "w (G*H, K) with G in 1, 3, 4")
     _need(pre is None or (pre.shape[1] == G * H and pre.shape[0] in (1, n)), "pre (n or 1, G*H)")
     cdef Packed pw = pack(G, H, K, np.asarray(w), format)
     cdef _Rows rows = _Rows(format, np.asarray(v))
