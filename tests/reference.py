@@ -108,7 +108,7 @@ def quantize_rows(x):
     """Symmetric int8 per row of float32 values: (q as int64, scale as float32), scale = max|x| / 127."""
     x = np.asarray(x, dtype=np.float32)
     top = np.max(np.abs(x), axis=-1) if x.shape[-1] else np.zeros(x.shape[:-1], np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         inverse = np.where(top > 0, np.float32(127) / top, np.float32(0)).astype(np.float32)
         q = np.clip(np.rint(x * inverse[..., None]), -127, 127)
     finite = np.isfinite(top)
