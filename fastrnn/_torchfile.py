@@ -108,6 +108,12 @@ class _Global:
         return f"<{self.name}>"
 
 
+# What a quantized model's state_dict names: torch's packed parameters and quantized tensors and dtypes.
+_QUANTIZED_NAMES = frozenset({"_rebuild_qtensor", "qint8", "quint8", "qint32", "quint4x2", "quint2x4",
+                              "per_tensor_affine", "per_channel_affine", "QInt8Storage", "QUInt8Storage",
+                              "QInt32Storage"})
+
+
 def _resolve_global(module, name, where):
     full = f"{module}.{name}"
     if full == "collections.OrderedDict" or full == "torch.Size":
@@ -121,7 +127,11 @@ def _resolve_global(module, name, where):
         return _Global("storage class", _UNTYPED)
     if module == "torch" and name in _TORCH_DTYPES:
         return _Global("dtype", _TORCH_DTYPES[name])
-    if module in ("torch", "torch.storage"):
+    if full == "torch.ScriptObject" or name in _QUANTIZED_NAMES:
+        hint = (" (a quantized torch model, e.g. from torch.ao.quantization.quantize_dynamic: its weights are packed "
+                "objects only torch can rebuild; save the float model's state_dict() instead and load it with "
+                "precision='int8', which quantizes it per output row)")
+    elif module in ("torch", "torch.storage"):
         hint = " (an unsupported dtype or storage type, e.g. quantised or float8)"
     else:
         hint = (" (the file holds a pickled Python object, not just tensors, e.g. torch.save(model); save "

@@ -8,6 +8,10 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "fastrnn_kernels.h"
 
@@ -19,7 +23,7 @@
 
 extern const frnn_kernels frnn_kernels_generic, frnn_kernels_wide;
 #if FRNN_X86
-extern const frnn_kernels frnn_kernels_avx2, frnn_kernels_avx512, frnn_kernels_avx512_bf16;
+extern const frnn_kernels frnn_kernels_avx2, frnn_kernels_avx512, frnn_kernels_avx512_bf16, frnn_kernels_amx;
 #endif
 
 static int always(void) { return 1; }
@@ -44,6 +48,28 @@ static int cpu_avx512_bf16(void)
 {
     return cpu_avx512() && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
 }
+
+/* AMX: the CPU has the tiles, bf16 and int8 (CPUID leaf 7: EDX bits 22, 24, 25), the OS enables their state
+ * (XCR0 bits 17, 18) and Linux lets this process use it: the tile data is asked for once, with
+ * arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); if refused, the tier is not supported. */
+static int cpu_amx(void)
+{
+    static int answer = -1;
+    if (answer >= 0) return answer;
+    answer = 0;
+#if defined(__linux__) && defined(__x86_64__)
+    unsigned a, b, c, d;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    if (!cpu_avx512_bf16() || ((d >> 22) & 1) == 0 || ((d >> 24) & 1) == 0 || ((d >> 25) & 1) == 0) return answer;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    if (((c >> 27) & 1) == 0) return answer;  /* OSXSAVE: XGETBV is there */
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if (((lo >> 17) & 3) != 3) return answer;
+    answer = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#endif
+    return answer;
+}
 #endif
 
 static const struct {
@@ -57,6 +83,7 @@ static const struct {
     {&frnn_kernels_avx2, cpu_avx2, 1},
     {&frnn_kernels_avx512, cpu_avx512, 1},
     {&frnn_kernels_avx512_bf16, cpu_avx512_bf16, 1},
+    {&frnn_kernels_amx, cpu_amx, 1},
 #endif
 };
 
@@ -90,10 +117,17 @@ ptrdiff_t frnn_lanes(ptrdiff_t itemsize) { return 64 / itemsize; }
 /* k values per 64-byte group of a gate's panel, and units per panel. */
 static ptrdiff_t group_k(int format) { return format == FRNN_FMT_BF16 ? 2 : format == FRNN_FMT_I8 ? 4 : 1; }
 
+/* Groups of k a panel stores: the groups K needs, padded for AMX tiles in the reduced formats. */
+static ptrdiff_t panel_groups(int format, ptrdiff_t K)
+{
+    ptrdiff_t kg = group_k(format), groups = (K + kg - 1) / kg;
+    return format == FRNN_FMT_FLOAT ? groups : frnn_tile_groups(groups);
+}
+
 ptrdiff_t frnn_packed_bytes(int format, ptrdiff_t itemsize, ptrdiff_t G, ptrdiff_t H, ptrdiff_t K)
 {
-    ptrdiff_t units = format == FRNN_FMT_FLOAT ? frnn_lanes(itemsize) : 16, kg = group_k(format);
-    return (H + units - 1) / units * ((K + kg - 1) / kg) * G * 64;
+    ptrdiff_t units = format == FRNN_FMT_FLOAT ? frnn_lanes(itemsize) : 16;
+    return (H + units - 1) / units * panel_groups(format, K) * G * 64;
 }
 
 #define FRNN_PACK(real, sfx)                                                                               \
@@ -134,9 +168,10 @@ float frnn_round_bf16(float x)
 
 void frnn_pack_bf16(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, uint16_t *w_pkgu)
 {
-    /* panel of 16 units, group of 2 k, gate, unit, k in group; zero past H and K */
+    /* panel of 16 units, group of 2 k, gate, unit, k in group; zero past H and K (to the padded groups) */
+    const ptrdiff_t groups = panel_groups(FRNN_FMT_BF16, K);
     for (ptrdiff_t j0 = 0; j0 < H; j0 += 16)
-        for (ptrdiff_t k0 = 0; k0 < K; k0 += 2)
+        for (ptrdiff_t k0 = 0; k0 < 2 * groups; k0 += 2)
             for (ptrdiff_t g = 0; g < G; ++g)
                 for (ptrdiff_t u = 0; u < 16; ++u)
                     for (ptrdiff_t k = k0; k < k0 + 2; ++k)
@@ -172,7 +207,7 @@ void frnn_pack_i8(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrd
                   float *scale, int32_t *sums)
 {
     /* row by row (one scale each), every value straight to its place: panel, group of 4 k, gate, unit, k */
-    const ptrdiff_t groups = (K + 3) / 4;
+    const ptrdiff_t groups = panel_groups(FRNN_FMT_I8, K);
     memset(w_pkgu, 0, (size_t)frnn_packed_bytes(FRNN_FMT_I8, 4, G, H, K));
     for (ptrdiff_t g = 0; g < G; ++g)
         for (ptrdiff_t j = 0; j < H; ++j) {
@@ -190,13 +225,20 @@ void frnn_pack_i8(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrd
         }
 }
 
-ptrdiff_t frnn_converted_ld(int format, ptrdiff_t K)
+ptrdiff_t frnn_converted_ld(int format, ptrdiff_t K) { return panel_groups(format, K) * group_k(format); }
+
+ptrdiff_t frnn_converted_bytes(int format, ptrdiff_t n, ptrdiff_t K)
 {
-    ptrdiff_t kg = group_k(format);
-    return (K + kg - 1) / kg * kg;
+    return (n + FRNN_TILE_ROWS - 1) * frnn_converted_ld(format, K) * (format == FRNN_FMT_BF16 ? 2 : 1);
 }
 
 void frnn_convert_rows(int format, ptrdiff_t n, ptrdiff_t K, const float *src, ptrdiff_t ld_src, void *dst,
+                       float *scale)
+{
+    frnn_active_kernels()->convert_rows(format, n, K, src, ld_src, dst, scale);
+}
+
+void frnn_convert_rows_scalar(int format, ptrdiff_t n, ptrdiff_t K, const float *src, ptrdiff_t ld_src, void *dst,
                        float *scale)
 {
     const ptrdiff_t ld = frnn_converted_ld(format, K);

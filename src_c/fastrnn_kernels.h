@@ -122,11 +122,14 @@ typedef struct frnn_cell {
                         ptrdiff_t K, const frnn_mat *w, const frnn_rows *v, const real *pre_bg,       \
                         ptrdiff_t ld_pre, const frnn_cell *act, real *out_bg, ptrdiff_t ld_out);
 
-/* One tier's kernels, float (f32) and double (f64). */
+/* One tier's kernels, float (f32) and double (f64), and its conversion of float32 rows for bf16 / int8 products
+ * (what frnn_convert_rows does, vectorized for the tier; bitwise the same on every tier). */
 typedef struct frnn_kernels {
     const char *name;
     FRNN_KERNEL_FIELDS(float, f32)
     FRNN_KERNEL_FIELDS(double, f64)
+    void (*convert_rows)(int format, ptrdiff_t n, ptrdiff_t K, const float *src, ptrdiff_t ld_src, void *dst,
+                         float *scale);
 } frnn_kernels;
 
 #undef FRNN_KERNEL_FIELDS
@@ -151,11 +154,27 @@ void frnn_pack_bf16(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, pt
 /* scale and sums: one per output row (G*H), in torch's row order. */
 void frnn_pack_i8(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, int8_t *w_pkgu,
                   float *scale, int32_t *sums);
+/* Groups of k in one AMX tile (64 bytes of a row), and what reduced panels and converted rows pad their groups to;
+ * rows of one AMX tile. */
+#define FRNN_TILE_GROUPS 16
+#define FRNN_TILE_ROWS 16
+static inline ptrdiff_t frnn_tile_groups(ptrdiff_t groups)
+{
+    return (groups + FRNN_TILE_GROUPS - 1) / FRNN_TILE_GROUPS * FRNN_TILE_GROUPS;
+}
+
 /* Activations for a product with a matrix of `format`: n rows of K float32 values (row stride ld_src) into dst
- * rows of frnn_converted_ld(format, K) elements (bf16, or u8 with scale[n]); the padding of a row is zero. */
+ * rows of frnn_converted_ld(format, K) elements (bf16, or u8 with scale[n]), by the active tier; the padding of a
+ * row (its groups of k padded as the panels' are) is zero. A buffer of converted rows holds
+ * frnn_converted_bytes(format, n, K): AMX reads whole tiles of 16 rows, so 15 rows past the last are readable
+ * (their products are computed and never used). */
 ptrdiff_t frnn_converted_ld(int format, ptrdiff_t K);
+ptrdiff_t frnn_converted_bytes(int format, ptrdiff_t n, ptrdiff_t K);
 void frnn_convert_rows(int format, ptrdiff_t n, ptrdiff_t K, const float *src, ptrdiff_t ld_src, void *dst,
                        float *scale);
+/* The scalar conversion (the packing's, and the definition every tier's convert_rows matches bitwise). */
+void frnn_convert_rows_scalar(int format, ptrdiff_t n, ptrdiff_t K, const float *src, ptrdiff_t ld_src, void *dst,
+                              float *scale);
 float frnn_round_bf16(float x);  /* round to nearest even, as the packing and the conversion do */
 /* Copy n rows of H values from src (stride ld_src) to dst (stride ld_dst); itemsize 4 or 8. */
 void frnn_copy_rows(ptrdiff_t itemsize, ptrdiff_t n, ptrdiff_t H, const void *src, ptrdiff_t ld_src, void *dst,

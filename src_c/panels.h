@@ -6,7 +6,20 @@
  * Only the units j_begin .. j_end-1 (whole panels): each panel's arithmetic is the same whichever range it is in,
  * so threads that take one range each compute bitwise what one thread computes over 0 .. H-1. Rows go NSUP at a
  * time; row r of a panel's products is a[r*A + gate*NV + q].
+ *
+ * On the amx tier, a recurrent step's bf16 / int8 products take AMX tiles when the step has FRNN_AMX_MIN_ROWS rows
+ * or more (the row count of a step is the same on every path); the dense kernel's always do, because its row
+ * count depends on how the input projection is cut into blocks, and a row's sums must not.
  */
+FRNN_ALWAYS_INLINE int FN(tiles)(ptrdiff_t n)
+{
+#ifdef FRNN_AMX_MIN_ROWS
+    return n >= FRNN_AMX_MIN_ROWS;
+#else
+    (void)n;
+    return 0;
+#endif
+}
 
 static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end, ptrdiff_t K,
                          const frnn_mat *w, const frnn_rows *v, const REAL *gates_bg, ptrdiff_t ld_gates,
@@ -17,7 +30,7 @@ static void FN(lstm_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t 
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * 4 * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;
-            FN(products)(4, R, H, K, w, j0 / PANEL, v, b0, a);
+            FN(products)(4, R, H, K, w, j0 / PANEL, v, b0, a, FN(tiles)(n));
             for (ptrdiff_t r = 0; r < R; ++r) {
                 const VEC *ar = a + r * 4 * NV;
                 for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
@@ -42,7 +55,7 @@ static void FN(gru_rec)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * 3 * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;
-            FN(products)(3, R, H, H, w, j0 / PANEL, v, b0, a);
+            FN(products)(3, R, H, H, w, j0 / PANEL, v, b0, a, FN(tiles)(n));
             for (ptrdiff_t r = 0; r < R; ++r) {
                 const VEC *ar = a + r * 3 * NV;
                 for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
@@ -68,7 +81,7 @@ FRNN_ALWAYS_INLINE void FN(dense_g)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdi
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * 4 * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;
-            FN(products)(G, R, H, K, w, j0 / PANEL, v, b0, a);
+            FN(products)(G, R, H, K, w, j0 / PANEL, v, b0, a, 1);
             for (ptrdiff_t r = 0; r < R; ++r) {
                 for (int g = 0; g < G; ++g) {
                     for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
@@ -106,7 +119,7 @@ static void FN(gru_rz)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * 2 * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;
-            FN(products)(2, R, H, H, w, j0 / PANEL, v, b0, a);
+            FN(products)(2, R, H, H, w, j0 / PANEL, v, b0, a, FN(tiles)(n));
             for (ptrdiff_t r = 0; r < R; ++r) {
                 const VEC *ar = a + r * 2 * NV;
                 for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
@@ -130,7 +143,7 @@ static void FN(gru_n)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_e
         for (ptrdiff_t b0 = 0, R; b0 < n; b0 += R) {
             VEC a[NSUP * NV];
             R = n - b0 < NSUP ? n - b0 : NSUP;
-            FN(products)(1, R, H, H, w, j0 / PANEL, v, b0, a);
+            FN(products)(1, R, H, H, w, j0 / PANEL, v, b0, a, FN(tiles)(n));
             for (ptrdiff_t r = 0; r < R; ++r) {
                 for (int q = 0; q < NV && j0 + q * LANES < H; ++q) {
                     ptrdiff_t j = j0 + q * LANES, m = H - j, row = (b0 + r) * H;

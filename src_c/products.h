@@ -140,33 +140,138 @@ FRNN_ALWAYS_INLINE VINT FN(madd_quad)(VINT acc, VINT w, FN(quad) x)
 #undef W_LOAD
 #undef ZERO_ACC
 
+#if FRNN_IS_FLOAT && defined(FRNN_AMX)
+/* ---- AMX (the amx tier): bf16 (TDPBF16PS) and int8 (TDPBUSD: u8 activations x s8 weights, corrected by 128 x
+ * the row sums as VPDPBUSD's are) products on tiles of 16 rows x 64 bytes, every k of a padded panel, when the
+ * kernel asks for tiles (panels.h: steps of FRNN_AMX_MIN_ROWS rows or more; fewer rows stream the weights faster
+ * through VDPBF16PS / VPDPBUSD, as a tile's work is the same for 1 row as for 16 and those steps are bound by the
+ * bytes of weights) ----
+ * A panel's 64-byte group of one gate, taken over 16 groups at a stride of G * 64 bytes, is a B tile as the
+ * instructions read it (16 k-groups x 16 units); 16 rows of activations over the same 64 bytes of k are an A tile;
+ * C is 16 rows x 16 units in float32 or int32, stored where the other tiers leave a panel's sums (one 64-byte
+ * vector per gate and row). Tiles: C 0-3 (rows a, b x gates a, b), A 4-5 (rows a, b), B 6-7 (gates a, b). Every
+ * row of a tile is read, so rows up to 15 past n are read (frnn_converted_bytes makes them readable) and their
+ * products stored into acc's rows past n (NSUP, a multiple of 16, bounds them), never used. Each row's products
+ * are the same whatever n is. */
+#if NSUP % FRNN_TILE_ROWS != 0 || FRNN_VB != 64
+#error "the amx tier needs 64-byte vectors and NSUP a multiple of 16"
+#endif
+
+typedef struct { uint8_t palette, start_row, reserved[14]; uint16_t colsb[16]; uint8_t rows[16]; } FN(tile_config);
+
+/* Every tile 16 rows x 64 bytes. LDTILECFG costs ~400 cycles and STTILECFG ~15, so the configuration is loaded only
+ * when this thread's is another (first use, or code outside fastrnn configured the tiles otherwise). */
+FRNN_ALWAYS_INLINE void FN(amx_config)(void)
+{
+    FN(tile_config) want, have;
+    memset(&want, 0, sizeof want);
+    want.palette = 1;
+    for (int t = 0; t < 8; ++t) {
+        want.rows[t] = FRNN_TILE_ROWS;
+        want.colsb[t] = 64;
+    }
+    _tile_storeconfig(&have);
+    if (memcmp(&want, &have, sizeof want) != 0) _tile_loadconfig(&want);
+}
+
+/* Rows a (and b: two_rows) x gates a (and b: two_gates), over `chunks` tiles of k. The tile numbers must be
+ * literals, hence the branches, constant after inlining. */
+FRNN_ALWAYS_INLINE void FN(amx_block)(const int i8, const int two_rows, const int two_gates, ptrdiff_t chunks,
+                                      const char *x, ptrdiff_t ldx, const char *w, ptrdiff_t ldw, char *c,
+                                      ptrdiff_t ldc)
+{
+    _tile_zero(0);
+    if (two_gates) _tile_zero(1);
+    if (two_rows) _tile_zero(2);
+    if (two_rows && two_gates) _tile_zero(3);
+    for (ptrdiff_t k = 0; k < chunks; ++k) {
+        const char *xk = x + k * 64, *wk = w + k * FRNN_TILE_GROUPS * ldw;
+        _tile_loadd(4, xk, ldx);
+        _tile_loadd(6, wk, ldw);
+        if (two_gates) _tile_loadd(7, wk + 64, ldw);
+        if (two_rows) _tile_loadd(5, xk + FRNN_TILE_ROWS * ldx, ldx);
+        if (i8) {
+            _tile_dpbusd(0, 4, 6);
+            if (two_gates) _tile_dpbusd(1, 4, 7);
+            if (two_rows) _tile_dpbusd(2, 5, 6);
+            if (two_rows && two_gates) _tile_dpbusd(3, 5, 7);
+        } else {
+            _tile_dpbf16ps(0, 4, 6);
+            if (two_gates) _tile_dpbf16ps(1, 4, 7);
+            if (two_rows) _tile_dpbf16ps(2, 5, 6);
+            if (two_rows && two_gates) _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+    _tile_stored(0, c, ldc);
+    if (two_gates) _tile_stored(1, c + 64, ldc);
+    if (two_rows) _tile_stored(2, c + FRNN_TILE_ROWS * ldc, ldc);
+    if (two_rows && two_gates) _tile_stored(3, c + FRNN_TILE_ROWS * ldc + 64, ldc);
+}
+
+/* n (1..NSUP) rows of x (stride ldx bytes) with one panel of G gates (chunks tiles of k): acc[r*G + g], as
+ * float32 (bf16) or int32 (i8) vectors. */
+FRNN_ALWAYS_INLINE void FN(amx_products)(const int i8, const int G, ptrdiff_t n, ptrdiff_t chunks, const char *w,
+                                         const char *x, ptrdiff_t ldx, void *acc)
+{
+    const ptrdiff_t ldw = G * 64, ldc = G * 64;
+    FN(amx_config)();
+    __asm__ volatile("" ::: "memory");  /* the tile instructions' asm names no memory: order them with the C */
+    for (int g = 0; g < G; g += 2) {
+        for (ptrdiff_t r = 0; r < n; r += 2 * FRNN_TILE_ROWS) {
+            const char *xr = x + r * ldx, *wg = w + g * 64;
+            char *c = (char *)acc + (r * G + g) * 64;
+            if (r + FRNN_TILE_ROWS < n) {
+                if (g + 1 < G) FN(amx_block)(i8, 1, 1, chunks, xr, ldx, wg, ldw, c, ldc);
+                else FN(amx_block)(i8, 1, 0, chunks, xr, ldx, wg, ldw, c, ldc);
+            } else {
+                if (g + 1 < G) FN(amx_block)(i8, 0, 1, chunks, xr, ldx, wg, ldw, c, ldc);
+                else FN(amx_block)(i8, 0, 0, chunks, xr, ldx, wg, ldw, c, ldc);
+            }
+        }
+    }
+    __asm__ volatile("" ::: "memory");
+}
+#endif
+
 /* The dot products of n (1..NSUP) rows of v, from row b0, with panel p of w (units p*PANEL ..), as this
- * precision's vectors acc[r*A + a] (A = G*NV). H: the units of a gate, for an int8 matrix's per-row scales.
+ * precision's vectors acc[r*A + a] (A = G*NV). H: the units of a gate, for an int8 matrix's per-row scales;
+ * tiles: the amx tier may use AMX tiles (panels.h says when).
  * One copy per gate count, each G a constant inside it, called (not inlined) by every kernel: a call per panel
  * and block of rows costs nothing beside the products, and keeps the build small. */
 #define FRNN_PRODUCTS(G)                                                                                       \
     __attribute__((noinline)) static void FN(products_g##G)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t K,            \
                                                             const frnn_mat *w, ptrdiff_t p, const frnn_rows *v,  \
-                                                            ptrdiff_t b0, VEC *acc)                            \
+                                                            ptrdiff_t b0, VEC *acc, int tiles)                 \
     {                                                                                                          \
-        FN(products_any)(G, n, H, K, w, p, v, b0, acc);                                                        \
+        FN(products_any)(G, n, H, K, w, p, v, b0, acc, tiles);                                                 \
     }
 
 FRNN_ALWAYS_INLINE void FN(products_any)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const frnn_mat *w,
-                                         ptrdiff_t p, const frnn_rows *v, ptrdiff_t b0, VEC *acc)
+                                         ptrdiff_t p, const frnn_rows *v, ptrdiff_t b0, VEC *acc, int tiles)
 {
+    (void)tiles;
 #if FRNN_IS_FLOAT
     if (w->format == FRNN_FMT_BF16) {
-        const ptrdiff_t groups = (K + 1) / 2;
-        FN(panel_rows_bf16)(G, n, groups, (const char *)w->panels + p * groups * G * 64,
-                            (const char *)v->v + b0 * v->ld * 2, v->ld * 2, acc);
+        const ptrdiff_t groups = (K + 1) / 2, stride = frnn_tile_groups(groups);
+        const char *panel = (const char *)w->panels + p * stride * G * 64, *x = (const char *)v->v + b0 * v->ld * 2;
+#ifdef FRNN_AMX
+        if (tiles) {
+            FN(amx_products)(0, G, n, stride / FRNN_TILE_GROUPS, panel, x, v->ld * 2, acc);
+            return;
+        }
+#endif
+        FN(panel_rows_bf16)(G, n, groups, panel, x, v->ld * 2, acc);
         return;
     }
     if (w->format == FRNN_FMT_I8) {
-        const ptrdiff_t groups = (K + 3) / 4, A = G * NV;
+        const ptrdiff_t groups = (K + 3) / 4, stride = frnn_tile_groups(groups), A = G * NV;
+        const char *panel = (const char *)w->panels + p * stride * G * 64, *x = (const char *)v->v + b0 * v->ld;
         VINT sums[NSUP * 4 * NV];
-        FN(panel_rows_i8)(G, n, groups, (const char *)w->panels + p * groups * G * 64,
-                          (const char *)v->v + b0 * v->ld, v->ld, sums);
+#ifdef FRNN_AMX
+        if (tiles) FN(amx_products)(1, G, n, stride / FRNN_TILE_GROUPS, panel, x, v->ld, sums);
+        else
+#endif
+        FN(panel_rows_i8)(G, n, groups, panel, x, v->ld, sums);
         for (int a = 0; a < A; ++a) {  /* dequantize: q_x q_w x scale_x x scale_w */
             ptrdiff_t row = (a / NV) * H + p * PANEL + (a % NV) * LANES, m = H - (p * PANEL + (a % NV) * LANES);
             VEC scale = m > 0 ? FN(load)(w->scale + row, m) : (VEC){0};
@@ -194,12 +299,12 @@ FRNN_PRODUCTS(4)
 #undef FRNN_PRODUCTS
 
 FRNN_ALWAYS_INLINE void FN(products)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdiff_t K, const frnn_mat *w,
-                                     ptrdiff_t p, const frnn_rows *v, ptrdiff_t b0, VEC *acc)
+                                     ptrdiff_t p, const frnn_rows *v, ptrdiff_t b0, VEC *acc, int tiles)
 {
-    if (G == 4) FN(products_g4)(n, H, K, w, p, v, b0, acc);
-    else if (G == 3) FN(products_g3)(n, H, K, w, p, v, b0, acc);
-    else if (G == 2) FN(products_g2)(n, H, K, w, p, v, b0, acc);
-    else FN(products_g1)(n, H, K, w, p, v, b0, acc);
+    if (G == 4) FN(products_g4)(n, H, K, w, p, v, b0, acc, tiles);
+    else if (G == 3) FN(products_g3)(n, H, K, w, p, v, b0, acc, tiles);
+    else if (G == 2) FN(products_g2)(n, H, K, w, p, v, b0, acc, tiles);
+    else FN(products_g1)(n, H, K, w, p, v, b0, acc, tiles);
 }
 
 #undef I8_SHIFTED

@@ -3,6 +3,8 @@
  * so every function below gets that target. Instantiates
  * the bodies for float and double and defines the tier's table, frnn_kernels_<name>.
  */
+#include <float.h>
+#include <math.h>
 #include <stddef.h>
 
 #include "fastrnn_kernels.h"
@@ -36,7 +38,8 @@
     .lstm_rec_##sfx = lstm_rec_##sfx##_##isa, .gru_rec_##sfx = gru_rec_##sfx##_##isa,                   \
     .gru_rz_##sfx = gru_rz_##sfx##_##isa, .gru_n_##sfx = gru_n_##sfx##_##isa, .dense_##sfx = dense_##sfx##_##isa
 #define TIER_TABLE_(isa) \
-    const frnn_kernels frnn_kernels_##isa = {.name = TIER_STR(isa), TIER_KERNELS(f32, isa), TIER_KERNELS(f64, isa)};
+    const frnn_kernels frnn_kernels_##isa = {.name = TIER_STR(isa), TIER_KERNELS(f32, isa), TIER_KERNELS(f64, isa), \
+                                             .convert_rows = convert_rows_f32_##isa};
 #define TIER_TABLE(isa) TIER_TABLE_(isa)
 
 TIER_TABLE(ISA)

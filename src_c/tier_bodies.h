@@ -16,6 +16,9 @@
 #include "gates.h"
 #include "products.h"
 #include "panels.h"
+#if FRNN_IS_FLOAT
+#include "convert.h"
+#endif
 
 #undef NSUP
 #undef NV

@@ -447,3 +447,19 @@ def test_loader_never_imports_torch(tmp_path):
         y, (h, c) = lstm(torch.from_numpy(x))
     for name, expected in (("y", y), ("h", h), ("c", c)):
         np.testing.assert_allclose(got[name], expected.numpy(), rtol=1e-5, atol=2e-6, err_msg=name)
+
+
+def test_quantized_torch_model_is_refused_with_the_way_forward(tmp_path):
+    """A state_dict of torch's dynamically quantized LSTM holds packed parameters (torch.ScriptObject) only torch can
+    rebuild: refused, never run, and the message says what to do instead."""
+    torch = pytest.importorskip("torch")
+    engines = [e for e in ("x86", "fbgemm", "onednn", "qnnpack") if e in torch.backends.quantized.supported_engines]
+    if not engines:
+        pytest.skip("this torch build has no quantized engine")
+    torch.backends.quantized.engine = engines[0]
+    quantized = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(torch.nn.LSTM(4, 6)), {torch.nn.LSTM},
+                                                       dtype=torch.qint8)
+    path = tmp_path / "quantized.pt"
+    torch.save(quantized[0].state_dict(), path)
+    with pytest.raises(LoadError, match=r"quantized torch model.*precision='int8'"):
+        fastrnn.load(path, precision="int8")

@@ -24,14 +24,14 @@ cdef Py_ssize_t _lay_scratch(Direction *D, const LayerSpec *L, Py_ssize_t Tb, Py
     its bytes."""
     cdef Py_ssize_t at = 0
     cdef bint cell = L.w_hr[0].panels != NULL or L.w_hn[0].panels != NULL
-    cdef Py_ssize_t f = L.format, e = _format_bytes(L.format, s), widest = max(L.out_size, L.hidden_size)
+    cdef Py_ssize_t f = L.format, widest = max(L.out_size, L.hidden_size)
     cdef Py_ssize_t gates = _segment(&at, Tb * B * L.gate_rows * s), h_new = _segment(&at, B * L.out_size * s)
     cdef Py_ssize_t cell_out = _segment(&at, B * L.hidden_size * s if cell else 0)
     cdef Py_ssize_t aux = _segment(&at, B * L.hidden_size * s if L.w_hn[0].panels != NULL else 0)
     cdef bint reduced = f != FRNN_FMT_FLOAT
-    cdef Py_ssize_t x_conv = _segment(&at, Tb * B * frnn_converted_ld(f, L.input_size) * e if reduced else 0)
+    cdef Py_ssize_t x_conv = _segment(&at, frnn_converted_bytes(f, Tb * B, L.input_size) if reduced else 0)
     cdef Py_ssize_t x_scale = _segment(&at, Tb * B * 4 if reduced else 0)
-    cdef Py_ssize_t v_conv = _segment(&at, B * frnn_converted_ld(f, widest) * e if reduced else 0)
+    cdef Py_ssize_t v_conv = _segment(&at, frnn_converted_bytes(f, B, widest) if reduced else 0)
     cdef Py_ssize_t v_scale = _segment(&at, B * 4 if reduced else 0)
     if D != NULL:
         D.gates, D.h_new, D.cell, D.aux = base + gates, base + h_new, base + cell_out, base + aux

@@ -26,7 +26,7 @@ cdef class _Rows:
             self.rows = _float_rows(_data(v, n * K, v.dtype.itemsize, False, "v") if n * K else NULL, K)
             return
         _need(v.dtype == np.float32, f"{format} products read float32 rows")
-        conv, scale = np.zeros(max(n * ld * _format_bytes(code, 4), 1), np.uint8), np.zeros(max(n, 1), np.float32)
+        conv, scale = np.zeros(frnn_converted_bytes(code, n, K), np.uint8), np.zeros(max(n, 1), np.float32)
         self.keep = (v, conv, scale)
         self.rows = _convert_rows(code, n, K, _data(v, n * K, 4, False, "v") if n * K else NULL, K, _bytes(conv),
                                   <float *>_bytes(scale))
