@@ -20,6 +20,7 @@ EXAMPLE = DATA / "example.pt"
 EXAMPLE_PREFIX = "encoder.lstm"
 EXAMPLE_INPUT = DATA / "example_input.npy"
 KINDS = tuple(kind.lower() for kind in _kinds.KINDS)
+PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 class CLIError(Exception):
@@ -178,7 +179,8 @@ def _load_array(path, what):
 
 def cmd_run(args):
     # --batch-first forces it; otherwise the file's convention (ONNX layout, Keras), torch files' default False
-    module, path, _ = _load_module(args.file, args.prefix, batch_first=True if args.batch_first else None)
+    module, path, _ = _load_module(args.file, args.prefix, batch_first=True if args.batch_first else None,
+                                   precision=args.precision)
     input_path = args.input
     if input_path is None:
         if args.file is not None:
@@ -235,6 +237,8 @@ def build_parser():
     bench.add_argument("--seq-len", type=_positive, help="timesteps per call (default 100)")
     bench.add_argument("--stream", action="store_true", help="time single-step calls that carry the state")
     bench.add_argument("--dtype", choices=("float32", "float64"))
+    bench.add_argument("--precision", choices=PRECISIONS,
+                       help="fastrnn's weights: float32 (default, exact), bfloat16 or int8")
     bench.add_argument("--threads", type=_positive, help="threads for every engine (default: all cores)")
     bench.add_argument("--model", nargs="?", const="", metavar="FILE",
                        help="benchmark the RNN in a model file (the bundled example if FILE is omitted)")
@@ -266,6 +270,8 @@ def build_parser():
     run.add_argument("--batch-first", action="store_true", help="the input is (B, T, I)")
     run.add_argument("--lengths", metavar="L.npy", help="valid length of each batch row")
     run.add_argument("--state-out", metavar="S.npz", help="save the final states (h_n, and c_n for LSTM)")
+    run.add_argument("--precision", choices=PRECISIONS,
+                     help="the weights' format in the engine: float32 (default, exact), bfloat16 or int8")
     run.set_defaults(func=cmd_run)
     return parser
 

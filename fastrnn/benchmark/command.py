@@ -13,6 +13,7 @@ from fastrnn.benchmark.run import bench_case
 
 SHAPE_FLAGS = ("kind", "input_size", "hidden_size", "layers", "bidirectional", "proj_size", "batch", "seq_len",
                "stream", "dtype")
+REDUCED_PRECISIONS = ("bfloat16", "int8")
 
 
 class UsageError(Exception):
@@ -22,7 +23,11 @@ class UsageError(Exception):
 def bench_cases(args, load_module):
     """[(Case, weights)] for the arguments; load_module(file, prefix, **kw) -> (module, path, prefix)."""
     chosen = {flag for flag in SHAPE_FLAGS if getattr(args, flag) not in (None, False)}
-    run = dict(batch=args.batch or 1, seq_len=args.seq_len or 100, stream=args.stream, dtype=args.dtype or "float32")
+    run = dict(batch=args.batch or 1, seq_len=args.seq_len or 100, stream=args.stream, dtype=args.dtype or "float32",
+               precision=args.precision)
+    if args.precision is not None and run["dtype"] != "float32":
+        raise UsageError(f"--precision {args.precision}: the precisions apply to float32 models; drop --dtype "
+                         f"{run['dtype']}")
     if args.model is not None:
         shape_only = chosen - {"batch", "seq_len", "stream", "dtype"}
         if shape_only:
@@ -32,7 +37,7 @@ def bench_cases(args, load_module):
         group = f"{path.name}" + (f" [{prefix}]" if prefix else "")
         return [(cases.Case(module.config, group=group, **run), {"file": str(path), "prefix": prefix})]
     if not chosen:
-        return [(case, {"seed": 0}) for case in cases.default_suite()]
+        return [(case, {"seed": 0}) for case in cases.default_suite(args.precision)]
     hidden = args.hidden_size or 256
     kind = (args.kind or "lstm").upper()
     if args.proj_size and kind != "LSTM":

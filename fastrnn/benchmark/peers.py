@@ -27,12 +27,13 @@ class PeerUnavailable(Exception):
 class Runner:
     """A prepared engine: call it on a numpy input, get the numpy output sequence."""
 
-    def __init__(self, name, call, reset=None, note="", stream_note=""):
+    def __init__(self, name, call, reset=None, note="", stream_note="", precision="float32"):
         self.name = name
         self._call = call
         self._reset = reset
         self.note = note                # the thread setting, said in the bench output
         self.stream_note = stream_note  # how a streaming call carries the state
+        self.precision = precision      # what the engine computes in: 'float32', 'bfloat16', 'int8', ...
 
     def __call__(self, x):
         return self._call(x)
@@ -54,7 +55,7 @@ def _torch_kwargs(model):
 
 
 def fastrnn_module(case, state_dict=None):
-    module = case.model.build(dtype=np.dtype(case.dtype))
+    module = case.model.build(dtype=np.dtype(case.dtype), precision=case.precision)
     if state_dict is not None:
         module.load_state_dict(state_dict)
     return module
@@ -77,15 +78,17 @@ def make_fastrnn(case, state_dict, threads):
     fastrnn.set_num_threads(threads)
     module = fastrnn_module(case, state_dict)
     note = f"fastrnn.set_num_threads({threads})"
+    if module.precision != case.dtype:
+        note += f", precision={module.precision!r}"
     if not case.stream:
-        return Runner("fastrnn", lambda x: module(x)[0], note=note)
+        return Runner("fastrnn", lambda x: module(x)[0], note=note, precision=module.precision)
     holder = {}
 
     def reset():
         holder["stream"] = module.stream(batch_size=case.batch)
 
     reset()
-    return Runner("fastrnn", lambda x: holder["stream"](x), reset, note, "module.stream(B)")
+    return Runner("fastrnn", lambda x: holder["stream"](x), reset, note, "module.stream(B)", module.precision)
 
 
 def _import(name):
@@ -119,7 +122,7 @@ def make_torch(case, state_dict, threads):
         return out.numpy()
 
     return Runner("torch", call, lambda: state.update(hx=None), f"torch.set_num_threads({threads})",
-                  "module(x, hx) with T=1" if case.stream else "")
+                  "module(x, hx) with T=1" if case.stream else "", case.dtype)
 
 
 def torch_reference(case, state_dict, x):
@@ -163,7 +166,7 @@ def export_onnx(case, state_dict):
     return buffer.getvalue()
 
 
-def _onnx_runner(name, run, case, note):
+def _onnx_runner(name, run, case, note, precision):
     """A Runner over run(feeds) -> [y, hn(, cn)], feeding zero state or, streaming, the last state."""
     zeros = {key: np.zeros(shape, dtype=case.dtype) for key, shape in _state_shapes(case).items()}
     state = dict(zeros)
@@ -175,7 +178,7 @@ def _onnx_runner(name, run, case, note):
         return outs[0]
 
     return Runner(name, call, lambda: state.update(zeros), note,
-                  "ONNX graph exported with T=1, state outputs fed back" if case.stream else "")
+                  "ONNX graph exported with T=1, state outputs fed back" if case.stream else "", precision)
 
 
 def make_onnxruntime(case, state_dict, threads, onnx_bytes):
@@ -190,7 +193,7 @@ def make_onnxruntime(case, state_dict, threads, onnx_bytes):
     except Exception as exc:
         raise PeerUnavailable(f"onnxruntime cannot load the exported model: {_first_line(exc)}") from None
     return _onnx_runner("onnxruntime", lambda feeds: session.run(None, feeds), case,
-                        f"intra_op_num_threads={threads}")
+                        f"intra_op_num_threads={threads}", case.dtype)
 
 
 def make_openvino(case, state_dict, threads, onnx_bytes):
@@ -211,7 +214,7 @@ def make_openvino(case, state_dict, threads, onnx_bytes):
         return [np.array(results[port]) for port in outputs]
 
     precision = str(compiled.get_property("INFERENCE_PRECISION_HINT")).replace("<Type: '", "").rstrip("'>")
-    return _onnx_runner("openvino", run, case, f"INFERENCE_NUM_THREADS={threads}, precision {precision}")
+    return _onnx_runner("openvino", run, case, f"INFERENCE_NUM_THREADS={threads}, precision {precision}", case.dtype)
 
 
 def _first_line(exc):
