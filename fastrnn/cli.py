@@ -74,14 +74,14 @@ _positive = _int_at_least(1)
 
 
 def _peer_list(text):
-    from fastrnn.benchmark.peers import PEERS
+    from fastrnn.benchmark.peers import ALL_PEERS
 
     if text.strip().lower() == "none":
         return []
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in PEERS]
+    unknown = [name for name in names if name not in ALL_PEERS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown peer {unknown[0]!r}; choose from {', '.join(PEERS)} or none")
+        raise argparse.ArgumentTypeError(f"unknown peer {unknown[0]!r}; choose from {', '.join(ALL_PEERS)} or none")
     return list(dict.fromkeys(names))
 
 
@@ -238,13 +238,18 @@ def build_parser():
     bench.add_argument("--stream", action="store_true", help="time single-step calls that carry the state")
     bench.add_argument("--dtype", choices=("float32", "float64"))
     bench.add_argument("--precision", choices=PRECISIONS,
-                       help="fastrnn's weights: float32 (default, exact), bfloat16 or int8")
+                       help="fastrnn's weights: float32 (default, exact), bfloat16 or int8; adds the peer of that "
+                            "precision (openvino-bf16, torch-int8) and every engine's error vs torch float32")
+    bench.add_argument("--suite", choices=("default", "precision"),
+                       help="with no shape flags: the default suite, or 'precision': the configs of the bfloat16 "
+                            "and int8 comparisons (weights U(-0.1, 0.1), inputs N(0, 1))")
     bench.add_argument("--threads", type=_positive, help="threads for every engine (default: all cores)")
     bench.add_argument("--model", nargs="?", const="", metavar="FILE",
                        help="benchmark the RNN in a model file (the bundled example if FILE is omitted)")
     bench.add_argument("--prefix", help="with --model: the key prefix of the RNN to use")
-    bench.add_argument("--peers", type=_peer_list, default=["torch", "onnxruntime", "openvino"],
-                       help="comma-separated: torch,onnxruntime,openvino, or none (default: all)")
+    bench.add_argument("--peers", type=_peer_list,
+                       help="comma-separated: torch,onnxruntime,openvino,openvino-bf16,torch-int8, or none "
+                            "(default: torch,onnxruntime,openvino, and with --precision the peer of that precision)")
     bench.add_argument("--repeat", type=_positive, default=5, help="timed rounds per engine (default 5)")
     bench.add_argument("--json", metavar="PATH", help="write all raw timings and machine info as JSON")
     bench.add_argument("--plot", metavar="PATH.png", help="bar chart of us/step (needs matplotlib)")

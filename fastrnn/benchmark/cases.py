@@ -80,6 +80,21 @@ def default_suite(precision=None):
     return [dataclasses.replace(c, precision=precision) for c in suite]
 
 
+def precision_suite(precision=None):
+    """The configs of the bfloat16 and int8 comparisons (issues 11 and 12: OpenVINO's default bf16, torch's dynamic
+    int8), fastrnn in `precision`: weights U(-0.1, 0.1), inputs N(0, 1)."""
+    run = dict(precision=precision, weight_bound=0.1)
+    return [
+        case("LSTM", 512, 512, batch=64, group="batched: B=64", **run),
+        case("GRU", 512, 512, batch=64, group="batched: B=64", **run),
+        case("LSTM", 128, 256, num_layers=2, bidirectional=True, batch=8, seq_len=200,
+             group="2-layer bidirectional (speech encoder)", **run),
+        case("LSTM", 1024, 1024, group="one sequence: B=1, T=100", **run),
+        case("LSTM", 256, 256, group="one sequence: B=1, T=100", **run),
+        case("LSTM", 256, 256, stream=True, group="streaming: one step per call, state carried", **run),
+    ]
+
+
 def random_state_dict(case, seed=0):
     """Random weights for the case's model, U(-bound, bound) as torch initialises them (or the case's weight_bound),
     as numpy arrays under torch's names."""
