@@ -43,7 +43,8 @@ def test_torch_int8_is_quantized_and_close_to_float32(kind, stream):
 
 def test_torch_int8_unavailable_for_rnn_and_projection():
     _torch()
-    for case, reason in ((cases.case("RNN", 8, 16), "not nn.RNN"), (cases.case("LSTM", 8, 16, proj_size=4), "proj_size")):
+    unsupported = ((cases.case("RNN", 8, 16), "not nn.RNN"), (cases.case("LSTM", 8, 16, proj_size=4), "proj_size"))
+    for case, reason in unsupported:
         runners, missing = peers.make_peers(case, cases.random_state_dict(case), 1, ["torch-int8"])
         assert not runners and reason in missing["torch-int8"]
 
