@@ -20,6 +20,7 @@ EXAMPLE = DATA / "example.pt"
 EXAMPLE_PREFIX = "encoder.lstm"
 EXAMPLE_INPUT = DATA / "example_input.npy"
 KINDS = tuple(kind.lower() for kind in _kinds.KINDS)
+PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 class CLIError(Exception):
@@ -73,14 +74,14 @@ _positive = _int_at_least(1)
 
 
 def _peer_list(text):
-    from fastrnn.benchmark.peers import PEERS
+    from fastrnn.benchmark.peers import ALL_PEERS
 
     if text.strip().lower() == "none":
         return []
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in PEERS]
+    unknown = [name for name in names if name not in ALL_PEERS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown peer {unknown[0]!r}; choose from {', '.join(PEERS)} or none")
+        raise argparse.ArgumentTypeError(f"unknown peer {unknown[0]!r}; choose from {', '.join(ALL_PEERS)} or none")
     return list(dict.fromkeys(names))
 
 
@@ -178,7 +179,8 @@ def _load_array(path, what):
 
 def cmd_run(args):
     # --batch-first forces it; otherwise the file's convention (ONNX layout, Keras), torch files' default False
-    module, path, _ = _load_module(args.file, args.prefix, batch_first=True if args.batch_first else None)
+    module, path, _ = _load_module(args.file, args.prefix, batch_first=True if args.batch_first else None,
+                                   precision=args.precision)
     input_path = args.input
     if input_path is None:
         if args.file is not None:
@@ -235,12 +237,19 @@ def build_parser():
     bench.add_argument("--seq-len", type=_positive, help="timesteps per call (default 100)")
     bench.add_argument("--stream", action="store_true", help="time single-step calls that carry the state")
     bench.add_argument("--dtype", choices=("float32", "float64"))
+    bench.add_argument("--precision", choices=PRECISIONS,
+                       help="fastrnn's weights: float32 (default, exact), bfloat16 or int8; adds the peer of that "
+                            "precision (openvino-bf16, torch-int8) and every engine's error vs torch float32")
+    bench.add_argument("--suite", choices=("default", "precision"),
+                       help="with no shape flags: the default suite, or 'precision': the configs of the bfloat16 "
+                            "and int8 comparisons (weights U(-0.1, 0.1), inputs N(0, 1))")
     bench.add_argument("--threads", type=_positive, help="threads for every engine (default: all cores)")
     bench.add_argument("--model", nargs="?", const="", metavar="FILE",
                        help="benchmark the RNN in a model file (the bundled example if FILE is omitted)")
     bench.add_argument("--prefix", help="with --model: the key prefix of the RNN to use")
-    bench.add_argument("--peers", type=_peer_list, default=["torch", "onnxruntime", "openvino"],
-                       help="comma-separated: torch,onnxruntime,openvino, or none (default: all)")
+    bench.add_argument("--peers", type=_peer_list,
+                       help="comma-separated: torch,onnxruntime,openvino,openvino-bf16,torch-int8, or none "
+                            "(default: torch,onnxruntime,openvino, and with --precision the peer of that precision)")
     bench.add_argument("--repeat", type=_positive, default=5, help="timed rounds per engine (default 5)")
     bench.add_argument("--json", metavar="PATH", help="write all raw timings and machine info as JSON")
     bench.add_argument("--plot", metavar="PATH.png", help="bar chart of us/step (needs matplotlib)")
@@ -266,6 +275,8 @@ def build_parser():
     run.add_argument("--batch-first", action="store_true", help="the input is (B, T, I)")
     run.add_argument("--lengths", metavar="L.npy", help="valid length of each batch row")
     run.add_argument("--state-out", metavar="S.npz", help="save the final states (h_n, and c_n for LSTM)")
+    run.add_argument("--precision", choices=PRECISIONS,
+                     help="the weights' format in the engine: float32 (default, exact), bfloat16 or int8")
     run.set_defaults(func=cmd_run)
     return parser
 

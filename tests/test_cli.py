@@ -84,6 +84,20 @@ def test_bench_configs(flags, tmp_path):
         assert "projection" in row["engines"]["onnxruntime"]["unavailable"]
 
 
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_bench_precision_builds_fastrnn_in_it(precision, stream, tmp_path):
+    path = tmp_path / "b.json"
+    flags = ["--stream"] if stream else []
+    assert cli.main([*TINY_HERE, *flags, "--precision", precision, "--peers", "none", "--json", str(path)]) == 0
+    (row,) = json.loads(path.read_text())["rows"]
+    assert row["config"]["precision"] == precision and row["label"].endswith(f" {precision}")
+    mine = row["engines"]["fastrnn"]
+    assert mine["precision"] == precision and f"precision={precision!r}" in mine["note"]
+    if "max_abs_diff_vs_torch" in mine:  # reported, not held to float32's tolerance; zero would mean float32 ran
+        assert 0 < mine["max_abs_diff_vs_torch"] < 0.1
+
+
 def test_bench_without_peers_and_stream_uses_module_stream(tmp_path, capsys):
     path = tmp_path / "b.json"
     assert cli.main([*TINY_HERE, "--stream", "--peers", "none", "--json", str(path)]) == 0
@@ -145,6 +159,8 @@ def test_bench_in_process_option(tmp_path):
     ["bench", "--peers", "tensorflow"],
     ["bench", "--hidden-size", "0"],
     ["bench", "--repeat", "many"],
+    ["bench", "--precision", "float16"],
+    ["run", "--precision", "float64"],
     ["frobnicate"],
     [],
 ])
@@ -159,6 +175,8 @@ def test_usage_errors_exit_2(argv, capsys):
     (["bench", "--stream", "--bidirectional"], "bidirectional"),
     (["bench", "--model", "--hidden-size", "8"], "drop --hidden-size"),
     (["bench", "--model", "no/such/file.pt"], "no such file"),
+    (["bench", "--precision", "int8", "--dtype", "float64"], "drop --dtype float64"),
+    (["bench", "--precision", "float32", "--dtype", "float64"], "drop --dtype float64"),
 ])
 def test_bench_bad_combinations_exit_1(argv, message, capsys):
     assert cli.main(argv) == 1
@@ -247,6 +265,15 @@ def test_run_batch_first_and_lengths(tmp_path):
     assert y.shape == (2, 20, 32)
     np.testing.assert_allclose(y[0], EXPECTED["output"][:, 0], atol=2e-6)
     np.testing.assert_array_equal(y[1, 7:], 0)
+
+
+@pytest.mark.parametrize("precision, budget", [("bfloat16", 1e-2), ("int8", 2e-2)])
+def test_run_precision(precision, budget, tmp_path, capsys):
+    out = tmp_path / "y.npy"
+    assert cli.main(["run", "--precision", precision, "--output", str(out)]) == 0
+    assert f"precision={precision!r}" in capsys.readouterr().out
+    diff = np.max(np.abs(np.load(out) - EXPECTED["output"]))
+    assert 0 < diff < budget
 
 
 def test_run_errors(tmp_path, capsys):

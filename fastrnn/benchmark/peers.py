@@ -9,6 +9,10 @@ one timestep (x of shape (1, B, I)) and the runner carries the recurrent state t
 torch, onnxruntime and openvino are imported here only, and only when a peer is built; the ONNX peers
 run a model exported in-process from the torch module by torch's TorchScript-based exporter (so they
 need torch too). A peer that cannot run a case raises PeerUnavailable with the reason.
+
+The reduced-precision peers, for `fastrnn bench --precision`: 'openvino-bf16' is OpenVINO at its default inference
+precision (bf16 on CPUs with bf16 hardware; the runner says which it chose), 'torch-int8' is torch's dynamic
+quantization (quantize_dynamic, qint8 weights, on nn.LSTM and nn.GRU).
 """
 from __future__ import annotations
 
@@ -17,7 +21,15 @@ import warnings
 
 import numpy as np
 
-PEERS = ("torch", "onnxruntime", "openvino")
+PEERS = ("torch", "onnxruntime", "openvino")                       # float peers, in the dtype of the case
+REDUCED_PEERS = {"bfloat16": "openvino-bf16", "int8": "torch-int8"}  # the peer for each of fastrnn's precisions
+ALL_PEERS = (*PEERS, *REDUCED_PEERS.values())
+QUANTIZED_ENGINES = ("x86", "fbgemm", "onednn", "qnnpack")           # torch's, in order of preference
+
+
+def default_peers(precision=None):
+    """The peers `fastrnn bench` compares with: the float ones, and the reduced one for fastrnn's precision."""
+    return [*PEERS, *([REDUCED_PEERS[precision]] if precision in REDUCED_PEERS else [])]
 
 
 class PeerUnavailable(Exception):
@@ -27,12 +39,13 @@ class PeerUnavailable(Exception):
 class Runner:
     """A prepared engine: call it on a numpy input, get the numpy output sequence."""
 
-    def __init__(self, name, call, reset=None, note="", stream_note=""):
+    def __init__(self, name, call, reset=None, note="", stream_note="", precision="float32"):
         self.name = name
         self._call = call
         self._reset = reset
         self.note = note                # the thread setting, said in the bench output
         self.stream_note = stream_note  # how a streaming call carries the state
+        self.precision = precision      # what the engine computes in: 'float32', 'bfloat16', 'int8', ...
 
     def __call__(self, x):
         return self._call(x)
@@ -54,7 +67,7 @@ def _torch_kwargs(model):
 
 
 def fastrnn_module(case, state_dict=None):
-    module = case.model.build(dtype=np.dtype(case.dtype))
+    module = case.model.build(dtype=np.dtype(case.dtype), precision=case.precision)
     if state_dict is not None:
         module.load_state_dict(state_dict)
     return module
@@ -77,15 +90,17 @@ def make_fastrnn(case, state_dict, threads):
     fastrnn.set_num_threads(threads)
     module = fastrnn_module(case, state_dict)
     note = f"fastrnn.set_num_threads({threads})"
+    if module.precision != case.dtype:
+        note += f", precision={module.precision!r}"
     if not case.stream:
-        return Runner("fastrnn", lambda x: module(x)[0], note=note)
+        return Runner("fastrnn", lambda x: module(x)[0], note=note, precision=module.precision)
     holder = {}
 
     def reset():
         holder["stream"] = module.stream(batch_size=case.batch)
 
     reset()
-    return Runner("fastrnn", lambda x: holder["stream"](x), reset, note, "module.stream(B)")
+    return Runner("fastrnn", lambda x: holder["stream"](x), reset, note, "module.stream(B)", module.precision)
 
 
 def _import(name):
@@ -108,7 +123,47 @@ def make_torch(case, state_dict, threads):
     torch = _import("torch")
     warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN")
     torch.set_num_threads(threads)
-    module = torch_module(case, state_dict)
+    return _torch_runner("torch", torch, torch_module(case, state_dict), case, f"torch.set_num_threads({threads})",
+                         case.dtype)
+
+
+def torch_int8_module(case, state_dict):
+    """torch's dynamically quantized module (qint8 weights, per tensor) on the case's float32 weights, and the
+    quantized engine it runs on."""
+    torch = _import("torch")
+    if case.model.kind not in ("LSTM", "GRU"):
+        raise PeerUnavailable(f"torch's quantize_dynamic quantizes nn.LSTM and nn.GRU, not nn.{case.model.kind}")
+    if case.dtype != "float32":
+        raise PeerUnavailable("torch's dynamic quantization takes a float32 model")
+    if case.model.proj_size:
+        raise PeerUnavailable("torch's dynamically quantized LSTM fails with proj_size (its packed weights are "
+                              "built for hidden_size inputs)")
+    engine = next((e for e in QUANTIZED_ENGINES if e in torch.backends.quantized.supported_engines), None)
+    if engine is None:
+        raise PeerUnavailable(f"torch has no quantized engine here ({torch.backends.quantized.supported_engines})")
+    torch.backends.quantized.engine = engine
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice
+        from torch.ao.nn.quantized import dynamic
+        from torch.ao.quantization import quantize_dynamic
+
+        # quantize_dynamic swaps the children of the module it is given, never that module itself: wrap it.
+        wrapped = torch.nn.Sequential(torch_module(case, state_dict))
+        module = quantize_dynamic(wrapped, {torch.nn.LSTM, torch.nn.GRU}, dtype=torch.qint8)[0]
+    if not isinstance(module, (dynamic.LSTM, dynamic.GRU)):
+        raise PeerUnavailable(f"quantize_dynamic left nn.{case.model.kind} unquantized ({type(module).__name__})")
+    return module.eval(), engine
+
+
+def make_torch_int8(case, state_dict, threads):
+    torch = _import("torch")
+    torch.set_num_threads(threads)
+    module, engine = torch_int8_module(case, state_dict)
+    note = f"torch.set_num_threads({threads}), quantize_dynamic(dtype=torch.qint8), quantized engine {engine!r}"
+    return _torch_runner("torch-int8", torch, module, case, note, "int8")
+
+
+def _torch_runner(name, torch, module, case, note, precision):
     state = {"hx": None}
 
     def call(x):
@@ -118,8 +173,8 @@ def make_torch(case, state_dict, threads):
             state["hx"] = hx
         return out.numpy()
 
-    return Runner("torch", call, lambda: state.update(hx=None), f"torch.set_num_threads({threads})",
-                  "module(x, hx) with T=1" if case.stream else "")
+    return Runner(name, call, lambda: state.update(hx=None), note, "module(x, hx) with T=1" if case.stream else "",
+                  precision)
 
 
 def torch_reference(case, state_dict, x):
@@ -163,7 +218,7 @@ def export_onnx(case, state_dict):
     return buffer.getvalue()
 
 
-def _onnx_runner(name, run, case, note):
+def _onnx_runner(name, run, case, note, precision):
     """A Runner over run(feeds) -> [y, hn(, cn)], feeding zero state or, streaming, the last state."""
     zeros = {key: np.zeros(shape, dtype=case.dtype) for key, shape in _state_shapes(case).items()}
     state = dict(zeros)
@@ -175,7 +230,7 @@ def _onnx_runner(name, run, case, note):
         return outs[0]
 
     return Runner(name, call, lambda: state.update(zeros), note,
-                  "ONNX graph exported with T=1, state outputs fed back" if case.stream else "")
+                  "ONNX graph exported with T=1, state outputs fed back" if case.stream else "", precision)
 
 
 def make_onnxruntime(case, state_dict, threads, onnx_bytes):
@@ -190,17 +245,24 @@ def make_onnxruntime(case, state_dict, threads, onnx_bytes):
     except Exception as exc:
         raise PeerUnavailable(f"onnxruntime cannot load the exported model: {_first_line(exc)}") from None
     return _onnx_runner("onnxruntime", lambda feeds: session.run(None, feeds), case,
-                        f"intra_op_num_threads={threads}")
+                        f"intra_op_num_threads={threads}", case.dtype)
 
 
-def make_openvino(case, state_dict, threads, onnx_bytes):
+OPENVINO_TYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16", "f64": "float64"}
+
+
+def make_openvino(case, state_dict, threads, onnx_bytes, name="openvino"):
+    """OpenVINO on the exported model: 'openvino' computes in float32 (INFERENCE_PRECISION_HINT f32), 'openvino-bf16'
+    at OpenVINO's default precision (bf16 on CPUs with bf16 hardware), which the runner reports."""
     ov = _import("openvino")
     core = ov.Core()
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    if name == "openvino":
+        # OpenVINO computes in bf16 by default on CPUs with bf16 hardware: the float32 rows compare float32 engines.
+        config["INFERENCE_PRECISION_HINT"] = "f32"
     try:
         model = core.read_model(model=onnx_bytes)
-        # OpenVINO computes in bf16 by default on CPUs with bf16 hardware: the float32 rows compare float32 engines.
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-                                                     "INFERENCE_PRECISION_HINT": "f32"})
+        compiled = core.compile_model(model, "CPU", config)
     except Exception as exc:
         raise PeerUnavailable(f"openvino cannot compile the exported model: {_first_line(exc)}") from None
     request = compiled.create_infer_request()
@@ -210,8 +272,10 @@ def make_openvino(case, state_dict, threads, onnx_bytes):
         results = request.infer(feeds)
         return [np.array(results[port]) for port in outputs]
 
-    precision = str(compiled.get_property("INFERENCE_PRECISION_HINT")).replace("<Type: '", "").rstrip("'>")
-    return _onnx_runner("openvino", run, case, f"INFERENCE_NUM_THREADS={threads}, precision {precision}")
+    chosen = str(compiled.get_property("INFERENCE_PRECISION_HINT")).replace("<Type: '", "").rstrip("'>")
+    how = "precision" if name == "openvino" else "default INFERENCE_PRECISION_HINT, chosen by OpenVINO:"
+    precision = case.dtype if case.dtype == "float64" else OPENVINO_TYPES.get(chosen, chosen)
+    return _onnx_runner(name, run, case, f"INFERENCE_NUM_THREADS={threads}, {how} {chosen}", precision)
 
 
 def _first_line(exc):
@@ -220,13 +284,13 @@ def _first_line(exc):
     return text.split("Status Message: ", 1)[-1] if "Status Message: " in text else f"{type(exc).__name__}: {text}"
 
 
-def _probed(runner, case):
-    """The runner, once it has run one zero input: some kernels only refuse a dtype when first run."""
+def _probed(runner, case, what="the exported model"):
+    """The runner, once it has run one zero input: some kernels only refuse a dtype (or an option) when first run."""
     T = 1 if case.stream else case.seq_len
     try:
         runner(np.zeros((T, case.batch, case.model.input_size), dtype=case.dtype))
     except Exception as exc:
-        raise PeerUnavailable(f"{runner.name} cannot run the exported model: {_first_line(exc)}") from None
+        raise PeerUnavailable(f"{runner.name} cannot run {what}: {_first_line(exc)}") from None
     runner.reset()
     return runner
 
@@ -237,8 +301,13 @@ def make_peers(case, state_dict, threads, peers):
     onnx_bytes, onnx_error = None, None
     for name in peers:
         try:
+            if name not in ALL_PEERS:
+                raise PeerUnavailable(f"unknown engine {name!r}; choose from {', '.join(ALL_PEERS)}")
             if name == "torch":
                 runners.append(make_torch(case, state_dict, threads))
+                continue
+            if name == "torch-int8":
+                runners.append(_probed(make_torch_int8(case, state_dict, threads), case, "this config"))
                 continue
             if onnx_bytes is None and onnx_error is None:
                 try:
@@ -247,8 +316,11 @@ def make_peers(case, state_dict, threads, peers):
                     onnx_error = str(exc)
             if onnx_error is not None:
                 raise PeerUnavailable(onnx_error)
-            make = make_onnxruntime if name == "onnxruntime" else make_openvino
-            runners.append(_probed(make(case, state_dict, threads, onnx_bytes), case))
+            if name == "onnxruntime":
+                runner = make_onnxruntime(case, state_dict, threads, onnx_bytes)
+            else:
+                runner = make_openvino(case, state_dict, threads, onnx_bytes, name)
+            runners.append(_probed(runner, case))
         except PeerUnavailable as exc:
             missing[name] = str(exc)
     return runners, missing

@@ -118,11 +118,26 @@ def _fmt_us(value):
     return f"{value:.2f}"
 
 
+def reduced(rows):
+    """Whether some engine of some row computes in another precision than the row's dtype (fastrnn in bfloat16 or
+    int8, a reduced peer): then the table gives every engine's error vs torch."""
+    return any(entry.get("precision", row["config"]["dtype"]) != row["config"]["dtype"]
+               for row in rows for entry in row["engines"].values() if "unavailable" not in entry)
+
+
+def _fmt_diff(entry):
+    return f"{entry['max_abs_diff_vs_torch']:.1e}" if "max_abs_diff_vs_torch" in entry else "n/a"
+
+
 def format_table(rows, engines):
-    """The markdown table `fastrnn bench` prints."""
+    """The markdown table `fastrnn bench` prints: with reduced precisions, an error column per engine (but torch's,
+    the reference), else fastrnn's error only."""
     peers = [e for e in engines if e != "fastrnn"]
-    header = ["config", "fastrnn us/call", "us/step", *[f"{p} us/call" for p in peers],
-              "best peer / fastrnn", "max abs diff vs torch"]
+    every_error = reduced(rows)
+    checked = [e for e in engines if e != "torch"] if every_error else ["fastrnn"]
+    errors = [f"{e} err" for e in checked] if every_error else ["max abs diff vs torch"]
+    header = ["config", "fastrnn us/call", "us/step", *[f"{p} us/call" for p in peers], "best peer / fastrnn",
+              *errors]
     lines = [header]
     for row in rows:
         mine = row["engines"]["fastrnn"]
@@ -137,7 +152,10 @@ def format_table(rows, engines):
             if best is None or entry["us_per_call_median"] < best[1]:
                 best = (peer, entry["us_per_call_median"])
         cells.append(f"{best[1] / mine['us_per_call_median']:.2f}x ({best[0]})" if best else "-")
-        cells.append(f"{mine['max_abs_diff_vs_torch']:.1e}" if "max_abs_diff_vs_torch" in mine else "n/a (no torch)")
+        if every_error:
+            cells += [_fmt_diff(row["engines"].get(e, {})) for e in checked]
+        else:
+            cells.append(_fmt_diff(mine) if "max_abs_diff_vs_torch" in mine else "n/a (no torch)")
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = []
@@ -150,14 +168,20 @@ def format_table(rows, engines):
 
 
 def notes(rows, engines):
-    """Lines under the table: each engine's thread setting and streaming method, and why a peer is n/a."""
+    """Lines under the table: the weights if not torch's init, each engine's thread setting, precision and streaming
+    method, and why a peer is n/a."""
     lines = []
+    bounds = sorted({row["config"]["weight_bound"] for row in rows if row["config"].get("weight_bound") is not None})
+    if bounds:
+        lines.append(f"weights U(-b, b), b = {', '.join(f'{b:g}' for b in bounds)}; inputs N(0, 1)")
     for name in engines:
         entries = [(row, row["engines"][name]) for row in rows if name in row["engines"]]
         settings = list(dict.fromkeys(e["note"] for _, e in entries if "note" in e))
         streams = list(dict.fromkeys(e["stream_note"] for _, e in entries if e.get("stream_note")))
+        precisions = list(dict.fromkeys(e["precision"] for _, e in entries if e.get("precision")))
         if settings:
-            lines.append(f"{name}: {'; '.join(settings)}" + (f"; streaming rows: {'; '.join(streams)}" if streams else ""))
+            lines.append(f"{name} ({', '.join(precisions) or 'precision unknown'}): {'; '.join(settings)}"
+                         + (f"; streaming rows: {'; '.join(streams)}" if streams else ""))
         reasons = {}
         for row, entry in entries:
             if "unavailable" in entry:

@@ -82,7 +82,8 @@ def bench_case(case, weights, engines, threads, repeat, progress=None, isolated=
         us = samples[engine.name]
         entry = {"us_per_call_median": statistics.median(us), "us_per_call_min": min(us),
                  "us_per_step_median": statistics.median(us) / case.steps_per_call, "samples_us_per_call": us,
-                 "calls_per_round": number[engine.name], "note": engine.note, "stream_note": engine.stream_note}
+                 "calls_per_round": number[engine.name], "note": engine.note, "stream_note": engine.stream_note,
+                 "precision": engine.precision}
         if reference is not None:
             diff = outputs[engine.name].astype(np.float64) - reference
             entry["max_abs_diff_vs_torch"] = float(np.max(np.abs(diff)))

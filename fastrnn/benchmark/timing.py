@@ -55,7 +55,8 @@ class LocalEngine:
 
     def __init__(self, runner, x):
         self.runner, self.x = runner, x
-        self.name, self.note, self.stream_note = runner.name, runner.note, runner.stream_note
+        self.name, self.note, self.stream_note, self.precision = runner.name, runner.note, runner.stream_note, \
+            runner.precision
 
     def calibrate(self):
         return calibrate(self.runner, self.x)
@@ -72,7 +73,7 @@ class EngineProcess:
     its turns the process waits on a read, so it runs nothing while another engine is timed."""
 
     def __init__(self, name):
-        self.name, self.note, self.stream_note = name, "", ""
+        self.name, self.note, self.stream_note, self.precision = name, "", "", ""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._proc = subprocess.Popen([sys.executable, "-m", "fastrnn.benchmark.worker"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, text=True, env=env)
@@ -92,6 +93,7 @@ class EngineProcess:
         """Prepare the engine for a case; returns None, or the reason it cannot run it."""
         answer = self.ask(op="build", engine=self.name, case=case.as_dict(), weights=weights, threads=threads)
         self.note, self.stream_note = answer.get("note", ""), answer.get("stream_note", "")
+        self.precision = answer.get("precision", "")
         return answer.get("unavailable")
 
     def calibrate(self):

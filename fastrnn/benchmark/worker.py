@@ -1,8 +1,8 @@
 """One benchmarked engine in a process of its own: `python -m fastrnn.benchmark.worker`, driven by
 fastrnn.benchmark.timing.EngineProcess over stdin/stdout, one JSON object per line each way.
 
-Commands: build (engine, case, weights, threads) -> note, stream_note or unavailable; calibrate -> seconds per
-call; time (calls, untimed) -> us per call; check (path) -> writes the output on the check input; quit.
+Commands: build (engine, case, weights, threads) -> note, stream_note, precision or unavailable; calibrate -> seconds
+per call; time (calls, untimed) -> us per call; check (path) -> writes the output on the check input; quit.
 Weights are {"seed": n} (fastrnn.benchmark.cases.random_state_dict) or {"file": path, "prefix": p}, so no array
 crosses the pipe.
 """
@@ -38,7 +38,8 @@ def _build(command):
         if missing:
             return None, {"unavailable": missing[engine]}
         runner = runners[0]
-    return (case, runner, cases.make_input(case)), {"note": runner.note, "stream_note": runner.stream_note}
+    return (case, runner, cases.make_input(case)), {"note": runner.note, "stream_note": runner.stream_note,
+                                                    "precision": runner.precision}
 
 
 def main():
