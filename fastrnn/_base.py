@@ -7,8 +7,9 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from fastrnn import _layout
+from fastrnn import _layout, _memory
 from fastrnn._convert import to_numpy
+from fastrnn._kinds import NUM_GATES
 from fastrnn._torch_names import VECTORS, base
 from fastrnn.streaming import Stream
 
@@ -199,6 +200,23 @@ class Module:
         else:
             make_stack = lambda B: _engine.Stack(list(self._layers), B)  # noqa: E731
         return Stream(self.config, make_stack, self.dtype, getattr(self, "batch_first", False), batch_size, initial)
+
+    def _check_call_memory(self, T, B, what):
+        """MemoryError naming what() (the input) if a call of T steps of B rows could not fit in this machine's
+        memory, before anything is allocated: counted are the last layer's output and the one before it (the next
+        layer's input), and one step's gate rows."""
+        per_step, per_row = self.__dict__.get("_call_bytes") or self._count_call_bytes()
+        if (T * per_step + per_row) * B > _memory.machine_memory():
+            _memory.check((T * per_step + per_row) * B,
+                          lambda: (what(), f"for the outputs and work buffers of {self!r}"), MemoryError)
+
+    def _count_call_bytes(self):
+        """(bytes per step and batch row, bytes per batch row) of a call, computed once per module."""
+        cfg, itemsize = self.config, self.dtype.itemsize
+        D, layers = 2 if cfg.bidirectional else 1, 1 if cfg.cell else cfg.num_layers
+        self._call_bytes = (D * cfg.out_size * min(layers, 2) * itemsize,
+                            D * NUM_GATES[cfg.kind] * cfg.hidden_size * itemsize)
+        return self._call_bytes
 
     def _state(self, value, name, shape, unbatched):
         """An initial state as a fresh C-contiguous array of `shape` (the batched shape), zeros if None."""

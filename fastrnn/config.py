@@ -11,13 +11,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastrnn import _memory
 from fastrnn import activations as _activations
-from fastrnn._kinds import check_nonlinearity, normalize
+from fastrnn._convert import check_int
+from fastrnn._kinds import NUM_GATES, check_nonlinearity, normalize
 
 # The cell's options beyond torch's (defaults = torch's cell), with the kinds that have them.
 SEMANTICS = {"activations": None, "clip": None, "peepholes": False, "input_forget": False,
              "linear_before_reset": True, "reverse": False}
 _ONLY = {"peepholes": "LSTM", "input_forget": "LSTM", "linear_before_reset": "GRU"}
+# The deepest stack accepted. Far beyond any trained model; a deeper one is a mistake, and building it would take
+# minutes of Python per million layers (parameter names, then one engine layer each) before failing for memory.
+MAX_LAYERS = 1 << 16
+# Bytes the module and the engine keep per layer and direction beyond the weights' values (the engine's Layer, its
+# arrays, the parameter names): about 3.7 KB measured (LSTM(1, 1, num_layers=20000)); the lower bound counted.
+_LAYER_BYTES = 2048
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,15 @@ class RNNConfig:
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
         set_("kind", normalize(self.kind))
+        for name, minimum in (("input_size", 1), ("hidden_size", 1), ("num_layers", 1), ("proj_size", 0)):
+            set_(name, check_int(name, getattr(self, name), minimum))
+        if self.num_layers > MAX_LAYERS:
+            raise ValueError(f"num_layers: expected at most {MAX_LAYERS}, got {self.num_layers}")
+        if self.proj_size and (self.kind != "LSTM" or self.cell):
+            raise ValueError(f"proj_size: only an LSTM (not a cell) has a projection, got {self.proj_size} for "
+                             f"{self.kind}{'Cell' if self.cell else ''}")
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size: must be smaller than hidden_size ({self.hidden_size}), got {self.proj_size}")
         check_nonlinearity(self.nonlinearity)
         for name, kind in _ONLY.items():
             if getattr(self, name) != SEMANTICS[name] and self.kind != kind:
@@ -106,6 +123,27 @@ class RNNConfig:
     def out_size(self):
         """Features per direction of the output and of h: proj_size, or hidden_size without a projection."""
         return self.proj_size or self.hidden_size
+
+    def weight_bytes(self, dtype=np.float32):
+        """Bytes a module of this configuration holds at least: its weights as the engine keeps them (matrices in
+        panels padded to 64-byte vectors of units, torch's biases, peepholes) and its bookkeeping per layer.
+        Closed form: it never loops over layers."""
+        itemsize = np.dtype(dtype).itemsize
+        lanes = 64 // itemsize
+        padded = lambda units: -(-units // lanes) * lanes  # noqa: E731
+        G, H, P = NUM_GATES[self.kind], self.hidden_size, self.out_size
+        D, L = 2 if self.bidirectional else 1, 1 if self.cell else self.num_layers
+        vectors = 2 * G * H * self.bias + 3 * H * self.peepholes
+        first = padded(H) * G * (self.input_size + P) + vectors
+        rest = padded(H) * G * (D * P + P) + vectors
+        if self.proj_size:
+            first, rest = first + padded(P) * H, rest + padded(P) * H
+        return D * (first + (L - 1) * rest) * itemsize + D * L * _LAYER_BYTES
+
+    def check_memory(self, dtype=np.float32):
+        """ValueError, before anything is built, if a module of this configuration could not fit in this machine's
+        memory (fastrnn._memory)."""
+        _memory.check(self.weight_bytes(dtype), lambda: (self, f"for its {np.dtype(dtype).name} weights"))
 
     def as_dict(self):
         return dataclasses.asdict(self)

@@ -207,9 +207,13 @@ def _infer(prefix, names, shapes, where):
     peepholes = ("weight_p" + sfx) in local
     if peepholes and kind != "LSTM":
         fail("weight_p" + sfx, f"peephole weights, but the gates say {kind}")
-    config = RNNConfig(kind, cell, input_size, hidden_size, max(layers) + 1 if layers else 1,
-                       any(n.endswith("_reverse") for n in local), proj_size, ("bias_ih" + sfx) in local,
-                       peepholes=peepholes)
+    try:  # sizes a module refuses (a stack deeper than MAX_LAYERS, weights larger than this machine's memory)
+        config = RNNConfig(kind, cell, input_size, hidden_size, max(layers) + 1 if layers else 1,
+                           any(n.endswith("_reverse") for n in local), proj_size, ("bias_ih" + sfx) in local,
+                           peepholes=peepholes)
+        config.check_memory()
+    except ValueError as exc:
+        fail("weight_ih" + sfx, str(exc))
     expected = param_shapes(kind, config.input_size, hidden_size, config.num_layers, config.bias,
                             config.bidirectional, proj_size, cell=cell, peepholes=peepholes)
     for name in local:

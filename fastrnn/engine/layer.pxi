@@ -3,7 +3,9 @@
 def pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w):
     """W (G*H x K, torch layout: gate-major rows) -> a new read-only float array of panels (layout in
     src_c/fastrnn_kernels.h), of W's dtype (float32 or float64)."""
-    cdef Py_ssize_t itemsize = w.dtype.itemsize, size = frnn_packed_size(itemsize, G, H, K)
+    cdef Py_ssize_t itemsize = w.dtype.itemsize, size
+    _size(_size(G, H + 64, "pack"), max(K, 1), "pack")  # the panels' size, H padded to whole vectors, cannot wrap
+    size = frnn_packed_size(itemsize, G, H, K)
     if w.shape != (G * H, K):
         raise ValueError(f"pack: expected a ({G * H}, {K}) matrix, got shape {w.shape}")
     out = np.empty(max(size, 1), np.float32 if itemsize == 4 else np.float64)
@@ -105,9 +107,16 @@ cdef class Layer:
         """Items of scratch `forward` needs for T steps of B rows (at least 1); bounded whatever T is."""
         return self._scratch_size(T, B)
 
-    cdef Py_ssize_t _scratch_size(self, Py_ssize_t T, Py_ssize_t B):
-        # each direction its own, since the two may run at once
-        return max(1, self.spec.num_directions * _direction_scratch(&self.spec, max(T, 1), max(B, 1), self.itemsize))
+    cdef Py_ssize_t _scratch_size(self, Py_ssize_t T, Py_ssize_t B) except -1:
+        return self._scratch_for(_block_steps(&self.spec, max(T, 1), max(B, 1), self.itemsize), max(B, 1))
+
+    cdef Py_ssize_t _scratch_for(self, Py_ssize_t Tb, Py_ssize_t B) except -1:
+        """Items of scratch for blocks of Tb steps of B rows: each direction its own, since the two may run at once.
+        The products are checked: B comes from the caller."""
+        cdef const LayerSpec *L = &self.spec
+        _size(L.num_directions, _size(B, _size(Tb, L.gate_rows, "scratch") + L.out_size + 2 * L.hidden_size,
+                                      "scratch"), "scratch")
+        return max(1, L.num_directions * _direction_scratch(L, Tb, B))
 
     def forward(self, x, Py_ssize_t T, Py_ssize_t B, bint batch_first, h, c, out, scratch, active=None):
         """Run the layer over a whole sequence; see fastrnn/_engine.pyx for the layouts.
@@ -116,17 +125,16 @@ cdef class Layer:
         state; out (T*B, D*P) receives the output; scratch (scratch_size(T, B) items) is work space; active (T,)
         intp or None: rows alive at each step, rows sorted by decreasing length.
         """
-        cdef Py_ssize_t D = self.spec.num_directions, s = self.itemsize, rows = T * B
-        cdef Py_ssize_t H = self.spec.hidden_size, P = self.spec.out_size
-        if T < 0 or B < 0:
-            raise ValueError("T and B must be non-negative")
+        cdef Py_ssize_t D = self.spec.num_directions, s = self.itemsize, rows = _size(T, B, "T x B rows")
+        cdef Py_ssize_t H = self.spec.hidden_size, P = self.spec.out_size, Tb
         if rows == 0:
             return
-        cdef void *px = _data(x, rows * self.spec.input_size, s, False, "x")
-        cdef void *ph = _data(h, D * B * P, s, True, "h")
-        cdef void *pc = _data(c, D * B * H, s, True, "c") if self.spec.kind == KIND_LSTM else NULL
-        cdef void *po = _data(out, rows * D * P, s, True, "out")
-        cdef void *pscr = _data(scratch, self._scratch_size(T, B), s, True, "scratch")
+        cdef void *px = _data(x, _size(rows, self.spec.input_size, "x"), s, False, "x")
+        cdef void *ph = _data(h, _size(_size(D, B, "h"), P, "h"), s, True, "h")
+        cdef void *pc = _data(c, _size(_size(D, B, "c"), H, "c"), s, True, "c") if self.spec.kind == KIND_LSTM else NULL
+        cdef void *po = _data(out, _size(rows, D * P, "out"), s, True, "out")
+        Tb = _block_steps(&self.spec, T, B, s)  # read once: the scratch is checked for this block size and run with it
+        cdef void *pscr = _data(scratch, self._scratch_for(Tb, B), s, True, "scratch")
         cdef const Py_ssize_t[::1] act
         cdef const Py_ssize_t *pa = NULL
         if active is not None:
@@ -135,11 +143,11 @@ cdef class Layer:
             pa = &act[0]
         if s == 4:
             with nogil:
-                _run_layer(&self.spec, T, B, batch_first, <float *>px, <float *>ph, <float *>pc, <float *>po,
+                _run_layer(&self.spec, T, B, Tb, batch_first, <float *>px, <float *>ph, <float *>pc, <float *>po,
                            <float *>pscr, pa)
         else:
             with nogil:
-                _run_layer(&self.spec, T, B, batch_first, <double *>px, <double *>ph, <double *>pc, <double *>po,
+                _run_layer(&self.spec, T, B, Tb, batch_first, <double *>px, <double *>ph, <double *>pc, <double *>po,
                            <double *>pscr, pa)
 
 

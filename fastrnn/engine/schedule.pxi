@@ -6,14 +6,13 @@
 
 cdef inline Py_ssize_t _block_steps(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, Py_ssize_t itemsize) nogil:
     """Timesteps whose input projection a direction computes at once (tuning block_bytes of gate rows)."""
-    return max(1, min(T, <Py_ssize_t>(_tuning.block_bytes / (B * L.gate_rows * itemsize))))
+    return max(1, <Py_ssize_t>min(<double>T, _tuning.block_bytes / (<double>B * L.gate_rows * itemsize)))
 
 
-cdef inline Py_ssize_t _direction_scratch(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B,
-                                          Py_ssize_t itemsize) nogil:
-    """Items of scratch one direction needs: the block's gate rows, the new h, the cell output of a projection (or
-    GRU's r * h and z with the reset before W_hn)."""
-    return (_block_steps(L, T, B, itemsize) * B * L.gate_rows + B * L.out_size
+cdef inline Py_ssize_t _direction_scratch(const LayerSpec *L, Py_ssize_t Tb, Py_ssize_t B) nogil:
+    """Items of scratch one direction needs for blocks of Tb steps: the block's gate rows, the new h, the cell output
+    of a projection (or GRU's r * h and z with the reset before W_hn)."""
+    return (Tb * B * L.gate_rows + B * L.out_size
             + (B * L.hidden_size if L.w_hr[0] != NULL or L.w_hn[0] != NULL else 0)
             + (B * L.hidden_size if L.w_hn[0] != NULL else 0))
 
@@ -26,12 +25,13 @@ cdef void _direction_chunk_f64(void *dirs, long d) noexcept nogil:
     _run_direction(<double *>NULL, &(<Direction *>dirs)[d], False)
 
 
-cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_first, const floating *x,
-                     floating *h, floating *c, floating *out, floating *scratch,
+cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, Py_ssize_t Tb, bint batch_first,
+                     const floating *x, floating *h, floating *c, floating *out, floating *scratch,
                      const Py_ssize_t *active) noexcept nogil:
-    """Every direction of one layer over T steps of B rows (layouts in fastrnn/_engine.pyx)."""
+    """Every direction of one layer over T steps of B rows, in blocks of Tb steps (the block size the caller sized
+    the scratch for, under the GIL: a concurrent set_tuning cannot change it here). Layouts in fastrnn/_engine.pyx."""
     cdef Py_ssize_t d, D = L.num_directions, H = L.hidden_size, P = L.out_size
-    cdef Py_ssize_t Tb = _block_steps(L, T, B, sizeof(floating)), size = _direction_scratch(L, T, B, sizeof(floating))
+    cdef Py_ssize_t size = _direction_scratch(L, Tb, B)
     cdef double step_flops = 2.0 * B * L.gate_rows * (P + L.input_size)  # a GRU's W_hn counted in gate_rows
     cdef bint two = _num_threads >= 2 and _num_cpus >= 2
     cdef bint parallel = two and D == 2 and T * step_flops >= _tuning.parallel_min_flops

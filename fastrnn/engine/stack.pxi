@@ -72,9 +72,12 @@ cdef class Stack:
         s, H, P = first.itemsize, first.spec.hidden_size, first.spec.out_size
         dtype = np.float32 if s == 4 else np.float64
         self.typenum = cnp.NPY_FLOAT32 if s == 4 else cnp.NPY_FLOAT64
+        for l in range(L):  # every buffer below is B rows of a layer's sizes
+            _size(B, _size(L, self.specs[l].gate_rows + 3 * self.specs[l].hidden_size + 2 * self.specs[l].out_size,
+                           "a layer's rows"), "Stack")
         self.h = np.zeros((L, B, P), dtype)
         self.c = np.zeros((L, B, H), dtype) if first.spec.kind == KIND_LSTM else None
-        size = max([_direction_scratch(&self.specs[l], 1, B, s) for l in range(L)])
+        size = max([_direction_scratch(&self.specs[l], 1, B) for l in range(L)])
         scratch, between = np.empty(size, dtype), np.empty(B * P, dtype)
         self.work = (scratch, between)
         self.pbetween = _data(between, between.size, s, True, "between")
