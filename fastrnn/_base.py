@@ -10,10 +10,38 @@ import numpy as np
 from fastrnn import _layout, _memory
 from fastrnn._convert import to_numpy
 from fastrnn._kinds import NUM_GATES
+from fastrnn._torchfile import LoadError
 from fastrnn._torch_names import VECTORS, base
 from fastrnn.streaming import Stream
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class StateDictError(LoadError, KeyError, TypeError):
+    """Weights a module cannot take (load_state_dict): missing or unexpected keys, wrong shapes, values that are not
+    arrays of real numbers. StateDictError(module, problems): `module` the module's repr, `problems` every problem
+    found; the message shows them all.
+
+    A LoadError (so a ValueError, which wrong shapes raised before), and also a KeyError and a TypeError: the
+    exceptions load_state_dict raised for keys and for non-numeric values before it reported every problem at once,
+    so `except` clauses written for those keep working."""
+
+    def __init__(self, module, problems):
+        super().__init__(module, tuple(problems))  # the args pickle (a dask worker's error reaches the client)
+
+    @property
+    def module(self):
+        return self.args[0]
+
+    @property
+    def problems(self):
+        return list(self.args[1])
+
+    def __str__(self):  # KeyError's __str__ would show a repr, in quotes
+        problems = self.args[1]
+        count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+        return f"Error loading state_dict into {self.module}, {count}:\n" + "\n".join(f"  {p}" for p in problems)
+
 
 _DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
 
@@ -138,33 +166,42 @@ class Module:
     def load_state_dict(self, state_dict, strict=True, *, _adopt=False):
         """Copy parameters from a mapping of torch names to arrays (numpy, torch tensors, array-likes).
 
-        With strict=True (the default) a missing or unexpected key is an error; a wrong shape always is.
+        With strict=True (the default) a missing or unexpected key is an error; a wrong shape or a value that is not
+        an array of real numbers always is. Every problem is reported at once, in one StateDictError (a LoadError).
         Nothing is changed unless every value is usable. Returns (missing_keys, unexpected_keys).
         """
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"state_dict: expected a mapping of names to arrays, got {type(state_dict).__name__}")
         missing = [name for name in self._shapes if name not in state_dict]
         unexpected = [key for key in state_dict.keys() if key not in self._shapes]
-        if strict and (missing or unexpected):
-            parts = []
-            if missing:
-                parts.append("missing keys: " + ", ".join(repr(k) for k in missing))
-            if unexpected:
-                parts.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
-            raise KeyError(f"Error loading state_dict into {self!r}: " + "; ".join(parts))
-        new = OrderedDict(self._weights() if missing else ())
+        problems = []
+        if strict and missing:
+            problems.append("missing keys: " + ", ".join(repr(k) for k in missing))
+        if strict and unexpected:
+            problems.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
+        given = OrderedDict()
         for name, shape in self._shapes.items():
             if name in state_dict:
-                new[name] = self._own(state_dict[name], name, shape, _adopt)
+                try:
+                    given[name] = self._own(state_dict[name], name, shape, _adopt)
+                except StateDictError as exc:
+                    problems.extend(exc.problems)
+        if problems:
+            raise StateDictError(repr(self), problems)
+        new = OrderedDict(self._weights() if missing else ())
+        new.update(given)
         self._set_weights(OrderedDict((name, new[name]) for name in self._shapes))
         return IncompatibleKeys(missing, unexpected)
 
     def _own(self, value, name, shape, adopt):
         """`value` as a read-only C-contiguous array of the module's dtype that nobody else holds (adopt: fastrnn.load's
-        arrays read from a file are kept as they are, not copied)."""
-        value = to_numpy(value, f"state_dict[{name!r}]")
+        arrays read from a file are kept as they are, not copied); StateDictError naming the key if it is unusable."""
+        try:
+            value = to_numpy(value, repr(name))
+        except TypeError as exc:
+            raise StateDictError(repr(self), [str(exc)]) from None
         if value.shape != shape:
-            raise ValueError(f"state_dict[{name!r}]: expected shape {shape}, got {value.shape} for {self!r}")
+            raise StateDictError(repr(self), [f"{name!r}: expected shape {shape}, got {value.shape}"])
         owned = adopt and value.dtype == self.dtype and value.flags.c_contiguous and value.flags.owndata
         value = value if owned else np.array(value, dtype=self.dtype, order="C", copy=True)
         value.flags.writeable = False
