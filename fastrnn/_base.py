@@ -3,6 +3,7 @@ state_dict round trips, the engine's packed layers (built on first use), picklin
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -72,13 +73,19 @@ class Module:
     The weights live in one place at a time: torch-named arrays (`_pending`) until the engine's layers are built on
     first use, then the engine's panels alone (plus the small biases), from which state_dict() and the parameter
     attributes are unpacked exactly. A subclass sets `config` (fastrnn.config.RNNConfig) and `dtype`, then calls
-    `_init_params`."""
+    `_init_params`.
+
+    Threads: `_pending`, `_packed` and `_biases` change together under `_lock`, so threads calling one module see one
+    set of weights whole: the first calls wait for one of them to pack (or draw) the weights, and a
+    load_state_dict waits for a pack in progress, which then cannot put the old weights back. A call reads the
+    packed layers once and runs on them whatever is loaded meanwhile."""
 
     def _init_params(self, shapes, hidden_size, dtype):
         """The parameters' names and shapes; their values are drawn on first use (torch's default initialisation,
         so an unloaded module behaves like a fresh torch one), never for a module that receives its weights first
         (fastrnn.load would otherwise hold a random copy of the model beside the real one)."""
         self._shapes = OrderedDict(shapes)
+        self._lock = threading.RLock()
         self._set_weights(None)
 
     def _random_weights(self):
@@ -95,7 +102,8 @@ class Module:
 
     def _set_weights(self, pending):
         """New torch-named weights (read-only arrays the module owns; None: random), packed on first use."""
-        self._pending, self._biases, self._packed = pending, {}, None
+        with self._lock:
+            self._pending, self._biases, self._packed = pending, {}, None
 
     @property
     def _layers(self):
@@ -103,11 +111,14 @@ class Module:
         only to receive a state_dict (as fastrnn.load does) is packed once, with its real weights."""
         packed = self.__dict__.get("_packed")
         if packed is None:
-            cfg, pending = self.config, self._weights()
-            layers = 1 if cfg.cell else cfg.num_layers
-            packed = [self._pack_layer(layer, pending.get) for layer in range(layers)]
-            self._biases = OrderedDict((k, v) for k, v in pending.items() if base(k) in VECTORS)
-            self._packed, self._pending = packed, None
+            with self._lock:  # one thread packs, any other waits for its layers
+                packed = self._packed
+                if packed is None:
+                    cfg, pending = self.config, self._weights()
+                    layers = 1 if cfg.cell else cfg.num_layers
+                    packed = [self._pack_layer(layer, pending.get) for layer in range(layers)]
+                    self._biases = OrderedDict((k, v) for k, v in pending.items() if base(k) in VECTORS)
+                    self._packed, self._pending = packed, None
         return packed
 
     def _pack_layer(self, layer, get):
@@ -116,12 +127,13 @@ class Module:
 
     def _weights(self):
         """Every parameter under its torch name, in torch's order (read-only arrays; unpacked after packing)."""
-        if self._pending is None and self._packed is None:
-            self._pending = self._random_weights()
-        if self._pending is not None:
-            return self._pending
-        found = dict(self._biases)
-        for index, layer in enumerate(self._packed):
+        with self._lock:
+            if self._pending is None and self._packed is None:
+                self._pending = self._random_weights()
+            if self._pending is not None:
+                return self._pending
+            found, packed = dict(self._biases), self._packed
+        for index, layer in enumerate(packed):
             found.update(_layout.unpack_layer(layer, index, self.config.cell))
         for value in found.values():
             value.flags.writeable = False
@@ -129,12 +141,13 @@ class Module:
 
     def __getstate__(self):
         # The packed layers hold raw pointers: pickle the torch-named weights, repack on first use.
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_packed", "_pending", "_biases")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_packed", "_pending", "_biases", "_lock")}
         state["_pending"] = self._weights()
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._lock = threading.RLock()
         self._set_weights(state["_pending"])
 
     def __getattr__(self, name):
@@ -188,9 +201,10 @@ class Module:
                     problems.extend(exc.problems)
         if problems:
             raise StateDictError(repr(self), problems)
-        new = OrderedDict(self._weights() if missing else ())
-        new.update(given)
-        self._set_weights(OrderedDict((name, new[name]) for name in self._shapes))
+        with self._lock:  # strict=False keeps the other weights: those of now, not of a concurrent load's past
+            new = OrderedDict(self._weights() if missing else ())
+            new.update(given)
+            self._set_weights(OrderedDict((name, new[name]) for name in self._shapes))
         return IncompatibleKeys(missing, unexpected)
 
     def _own(self, value, name, shape, adopt):
@@ -220,8 +234,9 @@ class Module:
             return self._own(read([name])[name], name, self._shapes[name], adopt)
 
         cfg = self.config
-        self._packed = [self._pack_layer(layer, get) for layer in range(1 if cfg.cell else cfg.num_layers)]
-        self._pending, self._biases = None, biases
+        packed = [self._pack_layer(layer, get) for layer in range(1 if cfg.cell else cfg.num_layers)]
+        with self._lock:
+            self._packed, self._pending, self._biases = packed, None, biases
 
     def stream(self, batch_size=1, initial=None):
         """A Stream that carries this module's state across calls (see fastrnn.streaming.Stream).
