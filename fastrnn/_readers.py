@@ -186,8 +186,14 @@ def _open_mapping(mapping):
 
     values, source = _select(mapping, is_tensor, "state_dict")
     shapes = {name: tuple(int(n) for n in value.shape) for name, value in values.items()}
-    return Opened("state_dict", shapes, lambda names: {n: to_numpy(values[n], f"state_dict[{n!r}]") for n in names},
-                   source)
+
+    def read(names):
+        try:
+            return {n: to_numpy(values[n], f"state_dict[{n!r}]") for n in names}
+        except TypeError as exc:  # bool, complex, strings...: unusable weights, a LoadError as from a file
+            raise LoadError(str(exc)) from None
+
+    return Opened("state_dict", shapes, read, source)
 
 
 # -- checkpoints -------------------------------------------------------------------------------------------------

@@ -503,3 +503,50 @@ def test_modules_copy_and_pickle(how, rng, seed):
     x = randn(rng, (4, 2, 3))
     assert np.array_equal(m2(x)[0], m(x)[0])
     assert list(m2.state_dict()) == list(m.state_dict())
+
+
+# ---- the README's "Errors" table, one example of each case it lists -------------------------------------------
+
+def _readme_examples():
+    lstm = lambda **kw: fastrnn.LSTM(3, 4, **kw)  # noqa: E731
+    x = np.zeros((5, 2, 3), np.float32)
+    sd = lstm().state_dict()
+    return [
+        (fastrnn.LoadError, lambda: fastrnn.load("/nonexistent/model.pt")),
+        (fastrnn.LoadError, lambda: fastrnn.load({"encoder.weight": np.zeros((2, 2))})),
+        (fastrnn.LoadError, lambda: fastrnn.load({**sd, "bias_ih_l0": np.zeros(16, bool)})),
+        (fastrnn.StateDictError, lambda: lstm().load_state_dict({})),
+        (fastrnn.StateDictError, lambda: lstm().load_state_dict({**sd, "weight_ih_l0": np.zeros((3, 16))})),
+        (ValueError, lambda: lstm()(np.zeros((5, 2, 4), np.float32))),
+        (ValueError, lambda: lstm()(x, (np.zeros((1, 3, 4)), np.zeros((1, 2, 4))))),
+        (ValueError, lambda: lstm()(x, lengths=[6, 1])),
+        (ValueError, lambda: lstm(dropout=2)),
+        (ValueError, lambda: fastrnn.RNN(3, 4, nonlinearity="gelu")),
+        (ValueError, lambda: lstm(clip=-1)),
+        (ValueError, lambda: fastrnn.GRU(3, 4, num_layers=70000)),
+        (ValueError, lambda: fastrnn.GRU(3, 10**12)),
+        (ValueError, lambda: fastrnn.set_num_threads("2")),
+        (ValueError, lambda: lstm().stream(batch_size=0)),
+        (ValueError, lambda: lstm(bidirectional=True).stream()),
+        (ValueError, lambda: lstm(reverse=True).stream()),
+        (ValueError, lambda: lstm().stream(2)(x, out=np.zeros((5, 2, 5), np.float32))),
+        (TypeError, lambda: lstm()("abc")),
+        (TypeError, lambda: lstm()(x, lengths=["a", "b"])),
+        (TypeError, lambda: fastrnn.LSTM(3.0, 4)),
+        (TypeError, lambda: lstm(dtype=np.float16)),
+        (TypeError, lambda: lstm()(x, np.zeros((1, 2, 4)))),
+        (TypeError, lambda: lstm().load_state_dict([("weight_ih_l0", np.zeros((16, 3)))])),
+        (TypeError, lambda: fastrnn.load(sd, prefix=3)),
+        (TypeError, lambda: lstm(activations=[1, 2, 3])),
+        (MemoryError, lambda: lstm()(np.broadcast_to(np.zeros((1, 1, 3), np.float32), (10**7, 10**6, 3)))),
+        (AttributeError, lambda: setattr(lstm(), "weight_ih_l0", np.zeros((16, 3)))),
+    ]
+
+
+@pytest.mark.parametrize("error,call", _readme_examples())
+def test_readme_error_table(error, call):
+    with pytest.raises(error) as info:
+        call()
+    # the exact class the table names (a LoadError where it says LoadError, not just a ValueError)
+    assert type(info.value) is error or (error is fastrnn.LoadError and isinstance(info.value, error)
+                                         and not isinstance(info.value, fastrnn.StateDictError)), type(info.value)
