@@ -7,14 +7,16 @@ of names to arrays or torch tensors. A checkpoint (a dict holding a state_dict) 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import struct
+import tokenize
 import zipfile
 
 import numpy as np
 
 from fastrnn._convert import to_numpy
-from fastrnn._torchfile import LEGACY_MAGIC, PARSE_ERRORS, LoadError, Tensor, TorchFile
+from fastrnn._torchfile import LEGACY_MAGIC, PARSE_ERRORS, LoadError, Tensor, TorchFile, output_limit
 
 logger = logging.getLogger("fastrnn")
 
@@ -142,11 +144,47 @@ def _open_torch(path):
 
 def _open_npz(path):
     try:
+        _check_npz_sizes(path)
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except PARSE_ERRORS as exc:
+    except LoadError:
+        raise
+    # numpy parses the .npy header text with tokenize and ast.literal_eval, whose errors are not ValueErrors
+    except PARSE_ERRORS + (tokenize.TokenError, SyntaxError) as exc:
         raise LoadError(f"{path}: unusable npz file ({type(exc).__name__}: {exc})") from None
+    for name, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # numpy hands back a member without the .npy magic as raw bytes
+            raise LoadError(f"{path}: npz member {name}.npy is not an .npy array (it does not start with "
+                            f"b'\\x93NUMPY')")
     return Opened(path, {name: a.shape for name, a in arrays.items()}, lambda names: {n: arrays[n] for n in names})
+
+
+def _check_npz_sizes(path):
+    """Refuse sizes an npz declares beyond what it holds, before numpy allocates them: zipfile allocates a
+    member's declared compressed size up front, and numpy an array's declared shape."""
+    size = os.path.getsize(path)
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        for info in infos:
+            if info.header_offset + info.compress_size > size:
+                raise LoadError(f"{path}: npz member {info.filename} declares {info.compress_size} bytes at offset "
+                                f"{info.header_offset}, past the end of the {size}-byte file")
+        declared = sum(info.file_size for info in infos)
+        if declared > output_limit(size):
+            raise LoadError(f"{path}: npz members declare {declared} bytes in all, implausible for a {size}-byte "
+                            f"file (limit {output_limit(size)})")
+        for info in infos:
+            with archive.open(info) as member:
+                magic = member.read(8)
+                if not magic.startswith(b"\x93NUMPY"):
+                    continue  # not an array: refused by name after np.load
+                read_header = np.lib.format.read_array_header_1_0 if magic[6] == 1 else \
+                    np.lib.format.read_array_header_2_0
+                shape, _fortran, dtype = read_header(member)
+                needed = math.prod(shape) * dtype.itemsize
+                if needed > info.file_size - member.tell():
+                    raise LoadError(f"{path}: npz member {info.filename} declares shape {shape} of {dtype} "
+                                    f"({needed} bytes) but holds {info.file_size - member.tell()} bytes of data")
 
 
 def _open_safetensors(path):
@@ -190,7 +228,7 @@ def _open_mapping(mapping):
     def read(names):
         try:
             return {n: to_numpy(values[n], f"state_dict[{n!r}]") for n in names}
-        except TypeError as exc:  # bool, complex, strings...: unusable weights, a LoadError as from a file
+        except TypeError as exc:  # an array of bool, complex, void...: unusable weights, as from a file
             raise LoadError(str(exc)) from None
 
     return Opened("state_dict", shapes, read, source)

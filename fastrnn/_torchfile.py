@@ -21,6 +21,7 @@ import math
 import mmap
 import os
 import re
+import reprlib
 import struct
 import zipfile
 import zlib
@@ -59,6 +60,32 @@ _UNTYPED = "untyped"  # torch.storage.UntypedStorage: numel counts bytes; the te
 _KEY = re.compile(r"[A-Za-z0-9_]{1,64}\Z")  # storage keys are decimal strings; never a path
 _MAX_LINE = 1024  # GLOBAL module/name lines
 _MAX_MARKS = 100_000
+
+
+# For values from a file in messages: the memo lets ~5 pickle bytes double a tuple ((t, t), then again), so a
+# plain repr of a 400-byte pickle can need 2**40 items. reprlib stops at a few levels and items.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 80, 80
+
+
+def _shown(value):
+    return _SHORT.repr(value)
+
+
+def _key(key, where):
+    """A dict key from the file: a scalar. Hashing a tuple walks all of it, and a memo-doubled tuple is 2**n."""
+    if key is not None and not isinstance(key, (str, int, float)):
+        raise LoadError(f"{where}: dict key of type {type(key).__name__}; state_dicts and checkpoints use str or "
+                        f"int keys")
+    return key
+
+
+def output_limit(file_size):
+    """The most bytes a reader may allocate for what a file declares (tensors, uncompressed records): 64 MiB
+    plus 4x the file's size. Real weights need about 1x; the slack covers expanded (stride-0) buffers and
+    compressed records. Anything declaring more is refused before allocating, so a few bytes of header cannot
+    ask for gigabytes."""
+    return (64 << 20) + 4 * file_size
 
 
 def raw_dtype(name):
@@ -112,8 +139,12 @@ class Storage:
         self.key, self.dtype, self.numel, self.record = key, dtype, numel, None
 
     @property
+    def itemsize(self):
+        return 1 if self.dtype == _UNTYPED else raw_dtype(self.dtype).itemsize
+
+    @property
     def nbytes(self):
-        return self.numel * (1 if self.dtype == _UNTYPED else raw_dtype(self.dtype).itemsize)
+        return self.numel * self.itemsize
 
 
 class _StorageView:
@@ -148,7 +179,7 @@ def _is_int(value):
 
 def _int_tuple(value, what, where):
     if not isinstance(value, tuple) or not all(_is_int(v) and v >= 0 for v in value):
-        raise LoadError(f"{where}: tensor {what} must be a tuple of non-negative ints, got {value!r:.200}")
+        raise LoadError(f"{where}: tensor {what} must be a tuple of non-negative ints, got {_shown(value)}")
     return value
 
 
@@ -163,14 +194,14 @@ def _rebuild_tensor(args, where, v3):
     if not isinstance(view, _StorageView):
         raise LoadError(f"{where}: tensor record without a storage reference")
     if not _is_int(offset) or offset < 0:
-        raise LoadError(f"{where}: tensor storage offset must be a non-negative int, got {offset!r:.100}")
+        raise LoadError(f"{where}: tensor storage offset must be a non-negative int, got {_shown(offset)}")
     shape, stride = _int_tuple(shape, "size", where), _int_tuple(stride, "stride", where)
     if len(shape) != len(stride):
         raise LoadError(f"{where}: tensor size {shape} and stride {stride} differ in length")
     if hooks is not None and (not isinstance(hooks, dict) or hooks):
         raise LoadError(f"{where}: tensor with backward hooks is not a plain state_dict entry")
     if metadata:  # {'conj': True} / {'neg': True}: lazily conjugated or negated views
-        raise LoadError(f"{where}: unsupported tensor metadata {metadata!r:.100}")
+        raise LoadError(f"{where}: unsupported tensor metadata {_shown(metadata)}")
     storage = view.storage
     if v3:
         dtype = args[6]
@@ -201,7 +232,7 @@ def _reduce(func, args, where):
         if args == ():
             return OrderedDict()
         if len(args) == 1 and isinstance(args[0], list) and all(isinstance(p, tuple) and len(p) == 2 for p in args[0]):
-            return OrderedDict(args[0])
+            return OrderedDict((_key(k, where), v) for k, v in args[0])
     elif name == "torch.Size":
         if len(args) == 1 and isinstance(args[0], tuple):
             return _int_tuple(args[0], "torch.Size", where)
@@ -327,14 +358,14 @@ class _Unpickler:
                 stack.append(items)
             elif op == b"s":  # SETITEM
                 value, key = pop(), pop()
-                top(dict, "SETITEM")[key] = value
+                top(dict, "SETITEM")[_key(key, here)] = value
             elif op == b"u":  # SETITEMS
                 items = pop_mark()
                 target = top(dict, "SETITEMS")
                 if len(items) % 2:
                     raise LoadError(f"{here}: SETITEMS with an odd number of items")
                 for i in range(0, len(items), 2):
-                    target[items[i]] = items[i + 1]
+                    target[_key(items[i], here)] = items[i + 1]
             elif op == b"a":  # APPEND
                 value = pop()
                 top(list, "APPEND").append(value)
@@ -381,14 +412,14 @@ class _Unpickler:
 def _storage_ref(pid, where, fields):
     """Check a persistent id ('storage', StorageClass, key, location, numel[, view_metadata])."""
     if not isinstance(pid, tuple) or len(pid) != fields or pid[0] != "storage":
-        raise LoadError(f"{where}: only storage persistent ids are allowed, got {pid!r:.200}")
+        raise LoadError(f"{where}: only storage persistent ids are allowed, got {_shown(pid)}")
     cls, key, location, numel = pid[1:5]
     if not isinstance(cls, _Global) or cls.name != "storage class":
         raise LoadError(f"{where}: storage reference without a storage class")
     if not isinstance(key, str) or not _KEY.match(key):
-        raise LoadError(f"{where}: invalid storage key {key!r:.100}")
+        raise LoadError(f"{where}: invalid storage key {_shown(key)}")
     if not isinstance(location, str) or not _is_int(numel) or numel < 0:
-        raise LoadError(f"{where}: malformed storage reference {pid!r:.200}")
+        raise LoadError(f"{where}: malformed storage reference {_shown(pid)}")
     return cls.dtype, key, numel
 
 
@@ -474,7 +505,8 @@ class TorchFile:
     def _member_bytes(self, info):
         """A whole record via zipfile (handles deflate, checks the CRC), sizes bounded first."""
         # deflate expands at most ~1032x; anything claiming more is corrupt, and must not drive an allocation
-        if info.file_size > 1100 * info.compress_size + 1024 or info.compress_size > self.size:
+        if (info.file_size > 1100 * info.compress_size + 1024 or info.compress_size > self.size
+                or info.file_size > output_limit(self.size)):
             raise LoadError(f"{self.path}: record {info.filename} declares an impossible size")
         data = self._zip.read(info)
         if len(data) != info.file_size:
@@ -546,7 +578,7 @@ class TorchFile:
         reader = _Reader(self._file, len(LEGACY_MAGIC), self.size, f"{self.path} (legacy torch.save format)")
         protocol = _Unpickler(reader).load()
         if protocol != 1001 or not _is_int(protocol):
-            raise LoadError(f"{self.path}: unsupported legacy protocol version {protocol!r:.50}")
+            raise LoadError(f"{self.path}: unsupported legacy protocol version {_shown(protocol)}")
         if not isinstance(_Unpickler(reader).load(), dict):
             raise LoadError(f"{self.path}: malformed legacy header (sys_info is not a dict)")
         self.root = _Unpickler(reader, self._legacy_storage).load()
@@ -557,7 +589,7 @@ class TorchFile:
         for key in keys:
             storage = self._storages.get(key)
             if storage is None:
-                raise LoadError(f"{self.path}: storage {key!r:.100} at byte {pos} is not referenced by the pickle")
+                raise LoadError(f"{self.path}: storage {_shown(key)} at byte {pos} is not referenced by the pickle")
             header = self._read_bytes(pos, 8, f"storage {key!r} header")
             (count,) = struct.unpack("<q", header)
             if count != storage.numel:
@@ -587,7 +619,7 @@ class TorchFile:
         # old files: (view_key, offset, view_numel), a sub-range of the root storage
         if (not isinstance(view, tuple) or len(view) != 3 or not isinstance(view[0], str)
                 or not all(_is_int(v) and v >= 0 for v in view[1:]) or view[1] + view[2] > numel):
-            raise LoadError(f"{where}: malformed storage view {view!r:.100} of storage {key!r}")
+            raise LoadError(f"{where}: malformed storage view {_shown(view)} of storage {key!r}")
         return _StorageView(storage, view[1], view[2])
 
     # -- tensors -----------------------------------------------------------------------------------------------
@@ -596,7 +628,7 @@ class TorchFile:
         once, its tensors copied out, and its pages released before the next one, so memory stays near the
         size of the results."""
         wanted = sum(math.prod(t.shape) * t.dtype.itemsize for t in tensors)
-        limit = 4 * self.size + (1 << 30) if max_bytes is None else max_bytes
+        limit = output_limit(self.size) if max_bytes is None else max_bytes
         if wanted > limit:
             raise LoadError(f"{self.path}: the tensors would need {wanted} bytes, implausible for a "
                             f"{self.size}-byte file (expanded views?)")
@@ -620,12 +652,13 @@ class TorchFile:
     def _view(self, raw, tensor):
         """The tensor as a new C-contiguous array copied out of its storage's bytes (never aliasing them)."""
         dtype = raw_dtype(tensor.dtype_name).newbyteorder(self._order)
-        typed = raw[: raw.size - raw.size % dtype.itemsize].view(dtype)
-        start = tensor.storage.start + tensor.offset
         if math.prod(tensor.shape) == 0:
             return np.empty(tensor.shape, dtype=tensor.dtype)
-        view = np.lib.stride_tricks.as_strided(
-            typed[start:], tensor.shape, tuple(s * dtype.itemsize for s in tensor.stride), writeable=False)
+        # In bytes: a legacy view's start counts elements of its storage (bytes for an UntypedStorage), the
+        # tensor's offset elements of its own dtype. np.ndarray checks the view against the buffer once more.
+        first = tensor.storage.start * tensor.storage.storage.itemsize + tensor.offset * dtype.itemsize
+        view = np.ndarray(tensor.shape, dtype, buffer=raw, offset=first,
+                          strides=tuple(s * dtype.itemsize for s in tensor.stride))
         if tensor.dtype_name == "bfloat16":
             return (view.astype(np.uint32) << 16).view(np.float32)
         return np.array(view, dtype=dtype.newbyteorder("="), order="C")

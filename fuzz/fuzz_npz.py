@@ -1,0 +1,22 @@
+"""Fuzz target: .npz files (np.savez and np.savez_compressed)
+through load_state_dict, then discovery (find_rnns) and load of every RNN found.
+
+The custom mutator (fuzz/_mutators.py: mutate_zip) keeps the container valid around the mutated contents.
+
+    python fuzz/fuzz_npz.py [libFuzzer flags] CORPUS_DIR...   (fuzz/run.py passes the right ones)
+"""
+import sys
+
+import atheris
+
+with atheris.instrument_imports(include=["fastrnn._torchfile", "fastrnn._readers", "fastrnn.loading",
+                                         "fastrnn._torch_names", "fastrnn._layout"]):
+    import fastrnn  # noqa: F401  (instrumented here, before anything else imports it)
+
+import _harness
+import _mutators
+
+if __name__ == "__main__":
+    _harness.start()
+    atheris.Setup(sys.argv, _harness.file_target(".npz"), custom_mutator=_mutators.mutate_zip)
+    atheris.Fuzz()
