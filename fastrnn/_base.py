@@ -59,6 +59,29 @@ def check_dtype(dtype):
     return dt
 
 
+# A module's precision -> the engine's weight format (fastrnn._engine.FORMATS). bfloat16 and int8 store the weights
+# in that format and compute everything else in float32 (README "Precision").
+PRECISION_FORMATS = {"float32": "float", "float64": "float", "bfloat16": "bfloat16", "int8": "int8"}
+
+
+def check_precision(precision, dtype, config):
+    """The module's precision: None is its dtype's; 'bfloat16' and 'int8' compute in float32 and need the
+    kernels (named activations, not Python callables)."""
+    if precision is None:
+        return dtype.name
+    if not isinstance(precision, str) or precision not in PRECISION_FORMATS:
+        raise ValueError(f"precision: expected 'float32', 'bfloat16' or 'int8' (or 'float64' with dtype float64), "
+                         f"got {precision!r}")
+    if (precision == "float64") != (dtype == np.float64):
+        raise ValueError(f"precision={precision!r} with dtype={dtype.name}: "
+                         + ("bfloat16 and int8 weights compute in float32; pass dtype=np.float32"
+                            if dtype == np.float64 else "a float64 module computes in float64; pass dtype=np.float64"))
+    if precision in ("bfloat16", "int8") and config.slow:
+        raise ValueError(f"precision={precision!r}: Python callable activations run in float on fastrnn's slow "
+                         f"path, which has no {precision} weights; use named activations (fastrnn.activations)")
+    return precision
+
+
 def semantics_repr(config):
     """repr() parts for the options beyond torch's that differ from the defaults."""
     from fastrnn.activations import describe
@@ -72,7 +95,8 @@ class Module:
 
     The weights live in one place at a time: torch-named arrays (`_pending`) until the engine's layers are built on
     first use, then the engine's panels alone (plus the small biases), from which state_dict() and the parameter
-    attributes are unpacked exactly. A subclass sets `config` (fastrnn.config.RNNConfig) and `dtype`, then calls
+    attributes are unpacked exactly; bfloat16 and int8 panels cannot give the float weights back, so those modules
+    keep them too. A subclass sets `config` (fastrnn.config.RNNConfig), `dtype` and `precision`, then calls
     `_init_params`.
 
     Threads: `_pending`, `_packed` and `_biases` change together under `_lock`, so threads calling one module see one
@@ -106,6 +130,12 @@ class Module:
             self._pending, self._biases, self._packed = pending, {}, None
 
     @property
+    def _reduced(self):
+        """bfloat16 or int8 weights: rounded in the engine, so the module also keeps the float32 ones (state_dict
+        gives back what it was given)."""
+        return self.precision in ("bfloat16", "int8")
+
+    @property
     def _layers(self):
         """The engine's layers, built on first use from the pending weights, which are then dropped: a module made
         only to receive a state_dict (as fastrnn.load does) is packed once, with its real weights."""
@@ -118,12 +148,12 @@ class Module:
                     layers = 1 if cfg.cell else cfg.num_layers
                     packed = [self._pack_layer(layer, pending.get) for layer in range(layers)]
                     self._biases = OrderedDict((k, v) for k, v in pending.items() if base(k) in VECTORS)
-                    self._packed, self._pending = packed, None
+                    self._packed, self._pending = packed, pending if self._reduced else None
         return packed
 
     def _pack_layer(self, layer, get):
         """The engine's Layer `layer` from get(torch name) -> array or None."""
-        return _layout.pack_layer(self.config, get, layer, self.dtype)
+        return _layout.pack_layer(self.config, get, layer, self.dtype, PRECISION_FORMATS[self.precision])
 
     def _weights(self):
         """Every parameter under its torch name, in torch's order (read-only arrays; unpacked after packing)."""
@@ -147,6 +177,7 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("precision", np.dtype(self.dtype).name)  # pickled before precisions existed
         self._lock = threading.RLock()
         self._set_weights(state["_pending"])
 
@@ -228,15 +259,22 @@ class Module:
         biases = OrderedDict((name, self._own(value, name, self._shapes[name], adopt))
                              for name, value in read([n for n in self._shapes if base(n) in VECTORS]).items())
 
+        kept = {}
+
         def get(name):
             if name in biases or name not in self._shapes:
                 return biases.get(name)
-            return self._own(read([name])[name], name, self._shapes[name], adopt)
+            value = self._own(read([name])[name], name, self._shapes[name], adopt)
+            if self._reduced:
+                kept[name] = value
+            return value
 
         cfg = self.config
         packed = [self._pack_layer(layer, get) for layer in range(1 if cfg.cell else cfg.num_layers)]
+        kept.update(biases)
+        pending = OrderedDict((name, kept[name]) for name in self._shapes) if self._reduced else None
         with self._lock:
-            self._packed, self._pending, self._biases = packed, None, biases
+            self._packed, self._pending, self._biases = packed, pending, biases
 
     def stream(self, batch_size=1, initial=None):
         """A Stream that carries this module's state across calls (see fastrnn.streaming.Stream).

@@ -48,13 +48,15 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIG
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.string cimport memcpy, memmove, memset
 from cython cimport floating
+from libc.stdint cimport int8_t, int32_t, uint16_t
 
 from fastrnn._kernels cimport (
     FRNN_ACT_IDENTITY, FRNN_ACT_RELU, FRNN_ACT_TANH, FRNN_ACT_SIGMOID, FRNN_ACT_AFFINE, FRNN_ACT_LEAKY_RELU,
     FRNN_ACT_THRESHOLDED_RELU, FRNN_ACT_SCALED_TANH, FRNN_ACT_HARD_SIGMOID, FRNN_ACT_ELU, FRNN_ACT_SOFTSIGN,
     FRNN_ACT_SOFTPLUS, FRNN_ACT_STEP, frnn_act, frnn_cell, frnn_kernels, frnn_tier_count, frnn_tier_name,
     frnn_tier_supported, frnn_tier_selectable, frnn_use_tier, frnn_active_tier, frnn_active_kernels, frnn_lanes,
-    frnn_packed_size, frnn_pack_f32, frnn_pack_f64, frnn_copy_rows, frnn_chunk_fn, frnn_team_begin, frnn_team_run,
+    FRNN_FMT_FLOAT, FRNN_FMT_BF16, FRNN_FMT_I8, frnn_mat, frnn_rows, frnn_packed_bytes, frnn_pack_f32, frnn_pack_f64,
+    frnn_pack_bf16, frnn_pack_i8, frnn_converted_ld, frnn_convert_rows, frnn_copy_rows, frnn_chunk_fn, frnn_team_begin, frnn_team_run,
     frnn_team_end, frnn_team_shared_phases, frnn_team_backoffs, frnn_team_forgive,
 )
 from fastrnn._kinds import NUM_GATES

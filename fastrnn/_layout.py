@@ -14,8 +14,9 @@ from fastrnn._kinds import NUM_GATES
 from fastrnn._torch_names import PARAM, key
 
 
-def pack_layer(config, get, layer, dtype):
-    """Build the engine's Layer for one layer of a module described by `config` (fastrnn.config.RNNConfig).
+def pack_layer(config, get, layer, dtype, format="float"):
+    """Build the engine's Layer for one layer of a module described by `config` (fastrnn.config.RNNConfig), its
+    matrices in `format` (fastrnn._engine.FORMATS: "float", the dtype's, or "bfloat16" / "int8" from float32).
     get(torch name) -> array, or None where the module has no such parameter; each matrix is packed into panels as
     soon as it is got, so a caller that reads it from a file holds at most one torch-layout matrix at a time."""
     kind, G, cell = config.kind, NUM_GATES[config.kind], config.cell
@@ -25,19 +26,19 @@ def pack_layer(config, get, layer, dtype):
         name = lambda base: key(base, layer, d, cell)  # noqa: E731
         wi = np.ascontiguousarray(get(name("weight_ih")), dtype=dtype)
         I, H = wi.shape[1], wi.shape[0] // G
-        w_ih.append(_engine.pack(G, H, I, wi))
+        w_ih.append(_engine.pack(G, H, I, wi, format))
         del wi
         wh = np.ascontiguousarray(get(name("weight_hh")), dtype=dtype)
         P = wh.shape[1]
         if reset_before:  # the r, z rows meet h, the n rows r * h: two products, packed apart
-            w_hh.append(_engine.pack(2, H, P, wh[: 2 * H]))
-            w_hn.append(_engine.pack(1, H, P, wh[2 * H:]))
+            w_hh.append(_engine.pack(2, H, P, np.ascontiguousarray(wh[: 2 * H]), format))
+            w_hn.append(_engine.pack(1, H, P, np.ascontiguousarray(wh[2 * H:]), format))
         else:
-            w_hh.append(_engine.pack(G, H, P, wh))
+            w_hh.append(_engine.pack(G, H, P, wh, format))
             w_hn.append(None)
         del wh
         wr = get(name("weight_hr"))
-        w_hr.append(None if wr is None else _engine.pack(1, P, H, np.ascontiguousarray(wr, dtype=dtype)))
+        w_hr.append(None if wr is None else _engine.pack(1, P, H, np.ascontiguousarray(wr, dtype=dtype), format))
         summed, hn = _summed_biases(kind, H, get(name("bias_ih")), get(name("bias_hh")), reset_before)
         biases.append(None if summed is None else np.ascontiguousarray(summed, dtype=dtype))
         b_hn.append(None if hn is None else np.ascontiguousarray(hn, dtype=dtype))
@@ -69,18 +70,23 @@ def unpack_layer(layer, layer_index, cell=False):
     (exact: packing only moves values)."""
     out = {}
     for d, panels in enumerate(layer.panels):
-        matrices = {base: _unpack(*entry) for base, entry in panels.items()}
+        matrices = {base: _unpack(packed) for base, packed in panels.items()}
         if "weight_hn" in matrices:  # a GRU with the reset before W_hn: its n rows were packed apart
             matrices["weight_hh"] = np.concatenate([matrices["weight_hh"], matrices.pop("weight_hn")])
         out.update((key(base, layer_index, d, cell), w) for base, w in matrices.items())
     return out
 
 
-def _unpack(G, units, K, packed):
-    """Panels of G gates x `units` units over K -> the (G*units, K) matrix in torch's layout."""
+def _unpack(packed):
+    """Float panels (an engine Packed) of G gates x `units` units over K -> the (G*units, K) matrix in torch's
+    layout."""
+    if packed.format != "float":
+        raise ValueError(f"the engine's {packed.format} weights cannot give back the float ones")
+    G, units, K = packed.gates, packed.units, packed.depth
     lanes = 64 // packed.itemsize
     count = -(-units // lanes)
-    w = packed[: count * K * G * lanes].reshape(count, K, G, lanes).transpose(2, 0, 3, 1)
+    values = packed.panels.view(np.float32 if packed.itemsize == 4 else np.float64)
+    w = values[: count * K * G * lanes].reshape(count, K, G, lanes).transpose(2, 0, 3, 1)
     return np.ascontiguousarray(w.reshape(G, count * lanes, K)[:, :units].reshape(G * units, K))
 
 

@@ -86,13 +86,14 @@ def choose(source, prefix):
     raise LoadError(f"{where}: no RNN named {prefix!r}; candidates: {listing}")
 
 
-def load(source, prefix, nonlinearity, batch_first, dtype):
+def load(source, prefix, nonlinearity, batch_first, dtype, precision=None):
     """fastrnn.load for a described source: the chosen RNN built from its own configuration, its weights packed one
     matrix at a time; a Keras Bidirectional that sums, multiplies or averages comes wrapped in Merged."""
     rnn = choose(source, prefix)
     if rnn.problem is not None:
         raise LoadError(f"{source.where}: {rnn.name}: {rnn.problem}")
-    module = rnn.config.build(nonlinearity, rnn.batch_first if batch_first is None else batch_first, dtype)
+    module = rnn.config.build(nonlinearity, rnn.batch_first if batch_first is None else batch_first, dtype,
+                              precision=precision)
 
     def read(names):
         arrays = {name: rnn.params[name][1]() for name in names}

@@ -8,12 +8,13 @@ from fastrnn._kinds import from_torch_mode
 from fastrnn.config import RNNConfig
 
 
-def from_torch(module, dtype=None):
+def from_torch(module, dtype=None, precision=None):
     """The fastrnn equivalent of a torch.nn RNN/LSTM/GRU/RNNCell/LSTMCell/GRUCell, or of the only such module
     inside `module` (an encoder, a whole model). Every constructor option is copied (batch_first, dropout,
     proj_size, nonlinearity, ...), then the weights.
 
     dtype: np.float32 or np.float64; None (default) means float64 for a float64 module, float32 otherwise.
+    precision: None (the dtype's), 'float32', 'bfloat16' or 'int8' (README "Precision").
     """
     try:
         import torch
@@ -36,9 +37,11 @@ def from_torch(module, dtype=None):
         target = found[0][1]
     if dtype is None:
         weight = next(target.parameters())
-        dtype = np.float64 if weight.dtype == torch.float64 else np.float32
+        float64 = weight.dtype == torch.float64 and precision in (None, "float64")
+        dtype = np.float64 if float64 else np.float32
     result = torch_config(torch, target).build(batch_first=getattr(target, "batch_first", False),
-                                               dtype=dtype, dropout=getattr(target, "dropout", 0.0))
+                                               dtype=dtype, dropout=getattr(target, "dropout", 0.0),
+                                               precision=precision)
     result.load_state_dict(target.state_dict())  # tensors are detached and copied by load_state_dict
     return result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastrnn import _slow
-from fastrnn._base import Module, check_dtype, semantics_repr
+from fastrnn._base import Module, check_dtype, check_precision, semantics_repr
 from fastrnn._convert import check_int, lstm_state_pair, to_numpy
 from fastrnn._kinds import check_nonlinearity
 from fastrnn._torch_names import param_shapes
@@ -15,13 +15,15 @@ __all__ = ["RNNCell", "LSTMCell", "GRUCell"]
 
 
 class _CellBase(Module):
-    def __init__(self, kind, input_size, hidden_size, bias=True, dtype=np.float32, nonlinearity="tanh", **semantics):
+    def __init__(self, kind, input_size, hidden_size, bias=True, dtype=np.float32, nonlinearity="tanh", precision=None,
+                 **semantics):
         self.input_size = check_int("input_size", input_size, 1)
         self.hidden_size = check_int("hidden_size", hidden_size, 1)
         self.bias = bool(bias)
         self.dtype = check_dtype(dtype)
         self.config = RNNConfig(kind, True, self.input_size, self.hidden_size, bias=self.bias,
                                 nonlinearity=nonlinearity, **semantics)
+        self.precision = check_precision(precision, self.dtype, self.config)
         self.config.check_memory(self.dtype)
         shapes = param_shapes(kind, self.input_size, self.hidden_size, 1, self.bias, False, 0, cell=True,
                               peepholes=self.config.peepholes)
@@ -35,6 +37,8 @@ class _CellBase(Module):
             parts.append(f"nonlinearity={self.config.nonlinearity!r}")
         if self.dtype != np.float32:
             parts.append("dtype=float64")
+        if self.precision not in ("float32", "float64"):
+            parts.append(f"precision={self.precision!r}")
         return f"{type(self).__name__}({', '.join(parts + semantics_repr(self.config))})"
 
     def _step(self, input, h0, c0, h_name):
@@ -64,9 +68,9 @@ class RNNCell(_CellBase):
     """One Elman RNN step, like torch.nn.RNNCell: h1 = cell(x, h0)."""
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=np.float32, *,
-                 activations=None, clip=None):
+                 precision=None, activations=None, clip=None):
         self.nonlinearity = check_nonlinearity(nonlinearity)
-        super().__init__("RNN", input_size, hidden_size, bias, dtype, nonlinearity, activations=activations,
+        super().__init__("RNN", input_size, hidden_size, bias, dtype, nonlinearity, precision, activations=activations,
                          clip=clip)
 
     def forward(self, input, hx=None):
@@ -78,9 +82,10 @@ class RNNCell(_CellBase):
 class LSTMCell(_CellBase):
     """One LSTM step, like torch.nn.LSTMCell: (h1, c1) = cell(x, (h0, c0))."""
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, *, activations=None, clip=None,
-                 peepholes=False, input_forget=False):
-        super().__init__("LSTM", input_size, hidden_size, bias, dtype, activations=activations, clip=clip,
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, *, precision=None, activations=None,
+                 clip=None, peepholes=False, input_forget=False):
+        super().__init__("LSTM", input_size, hidden_size, bias, dtype, precision=precision, activations=activations,
+                         clip=clip,
                          peepholes=bool(peepholes), input_forget=bool(input_forget))
 
     def forward(self, input, hx=None):
@@ -93,9 +98,10 @@ class LSTMCell(_CellBase):
 class GRUCell(_CellBase):
     """One GRU step, like torch.nn.GRUCell: h1 = cell(x, h0)."""
 
-    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, *, activations=None, clip=None,
-                 linear_before_reset=True):
-        super().__init__("GRU", input_size, hidden_size, bias, dtype, activations=activations, clip=clip,
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, *, precision=None, activations=None,
+                 clip=None, linear_before_reset=True):
+        super().__init__("GRU", input_size, hidden_size, bias, dtype, precision=precision, activations=activations,
+                         clip=clip,
                          linear_before_reset=bool(linear_before_reset))
 
     def forward(self, input, hx=None):

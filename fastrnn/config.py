@@ -159,7 +159,8 @@ class RNNConfig:
             options["activations"] = first if all(r == first for r in rest) else first + rest[0]
         return options
 
-    def build(self, nonlinearity=None, batch_first=False, dtype=np.float32, dropout=0.0, **semantics):
+    def build(self, nonlinearity=None, batch_first=False, dtype=np.float32, dropout=0.0, precision=None,
+              **semantics):
         """The fastrnn module this describes (random weights until load_state_dict). nonlinearity overrides the
         config's (RNN and RNNCell only); batch_first and dropout are calling conventions, not weights; semantics
         (activations, clip, input_forget, linear_before_reset, reverse) override the config's, for options the
@@ -178,10 +179,11 @@ class RNNConfig:
             if batch_first:
                 raise ValueError(f"batch_first: does not apply to a cell ({config})")
             cls = getattr(cells, f"{config.kind}Cell")
-            return cls(config.input_size, config.hidden_size, bias=config.bias, dtype=dtype, **options)
+            return cls(config.input_size, config.hidden_size, bias=config.bias, dtype=dtype, precision=precision,
+                       **options)
         if config.proj_size:
             options["proj_size"] = config.proj_size
         cls = getattr(modules, config.kind)
         return cls(config.input_size, config.hidden_size, num_layers=config.num_layers, bias=config.bias,
                    batch_first=batch_first, dropout=dropout, bidirectional=config.bidirectional, dtype=dtype,
-                   **options)
+                   precision=precision, **options)

@@ -52,7 +52,7 @@ def load_state_dict(path):
     return result
 
 
-def load(source, prefix=None, nonlinearity=None, batch_first=None, dtype=np.float32):
+def load(source, prefix=None, nonlinearity=None, batch_first=None, dtype=np.float32, precision=None):
     """The RNN, LSTM or GRU (or cell) stored in `source`, as a fastrnn module with its weights loaded.
 
     source: a path (anything load_state_dict reads) or a mapping of names to arrays or torch tensors.
@@ -61,7 +61,9 @@ def load(source, prefix=None, nonlinearity=None, batch_first=None, dtype=np.floa
         RNN must be loaded with nonlinearity='relu'.
     batch_first: the calling convention of the returned RNN; None: the file's (an ONNX node's layout, True for
         Keras, False for torch files, where weights cannot tell); not for cells.
-    dtype: np.float32 (default) or np.float64, the precision the module computes in.
+    dtype: np.float32 (default) or np.float64, what the module takes, returns and computes in.
+    precision: None (the dtype's), 'float32', 'bfloat16' or 'int8': the weights' format in the engine (README
+        "Precision"); bfloat16 and int8 are for float32 modules.
 
     The kind, input_size, hidden_size, num_layers, bidirectional, proj_size and bias are inferred from the
     parameter names and shapes; any inconsistency is a LoadError naming the key. An ONNX node (or torch's chain of
@@ -69,7 +71,7 @@ def load(source, prefix=None, nonlinearity=None, batch_first=None, dtype=np.floa
     """
     with open_source(source) as opened:
         if opened.rnns is not None:
-            return _modelfile.load(opened, prefix, nonlinearity, batch_first, dtype)
+            return _modelfile.load(opened, prefix, nonlinearity, batch_first, dtype, precision)
         batch_first = bool(batch_first)
         groups = _find_groups(opened.shapes)
         where = opened.where
@@ -80,7 +82,7 @@ def load(source, prefix=None, nonlinearity=None, batch_first=None, dtype=np.floa
                             f"'weight_ih_l0' or a cell's 'weight_ih'); keys: {shown or 'none'}")
         prefix = resolve_prefix(groups, prefix, where, opened.shapes)
         config = _infer(prefix, groups[prefix], opened.shapes, where)
-        module = config.build(nonlinearity, batch_first, dtype)
+        module = config.build(nonlinearity, batch_first, dtype, precision=precision)
         from_file = opened.format != "mapping"  # a mapping's arrays are the caller's: never adopt those
 
         def read(names):

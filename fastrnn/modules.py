@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastrnn import _slow
-from fastrnn._base import IncompatibleKeys, Module, check_dtype, semantics_repr
+from fastrnn._base import IncompatibleKeys, Module, check_dtype, check_precision, semantics_repr
 from fastrnn._convert import check_int, lstm_state_pair, to_numpy
 from fastrnn._kinds import check_nonlinearity
 from fastrnn._torch_names import param_shapes
@@ -20,7 +20,8 @@ __all__ = ["RNN", "LSTM", "GRU", "IncompatibleKeys"]
 
 class _RNNBase(Module):
     def __init__(self, kind, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32, nonlinearity="tanh", **semantics):
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32, nonlinearity="tanh", precision=None,
+                 **semantics):
         self.input_size = check_int("input_size", input_size, 1)
         self.hidden_size = check_int("hidden_size", hidden_size, 1)
         self.num_layers = check_int("num_layers", num_layers, 1)
@@ -38,6 +39,7 @@ class _RNNBase(Module):
         self.dtype = check_dtype(dtype)
         self.config = RNNConfig(kind, False, self.input_size, self.hidden_size, self.num_layers, self.bidirectional,
                                 self.proj_size, self.bias, nonlinearity, **semantics)
+        self.precision = check_precision(precision, self.dtype, self.config)
         self.config.check_memory(self.dtype)  # before param_shapes loops over the layers
         shapes = param_shapes(kind, self.input_size, self.hidden_size, self.num_layers, self.bias,
                               self.bidirectional, self.proj_size, peepholes=self.config.peepholes)
@@ -63,6 +65,8 @@ class _RNNBase(Module):
             parts.append(f"proj_size={self.proj_size}")
         if self.dtype != np.float32:
             parts.append("dtype=float64")
+        if self.precision not in ("float32", "float64"):
+            parts.append(f"precision={self.precision!r}")
         return parts + semantics_repr(self.config)
 
     def __repr__(self):
@@ -172,10 +176,11 @@ class RNN(_RNNBase):
     reverse."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, dtype=np.float32, *, activations=None, clip=None, reverse=False):
+                 dropout=0.0, bidirectional=False, dtype=np.float32, *, precision=None, activations=None, clip=None,
+                 reverse=False):
         self.nonlinearity = check_nonlinearity(nonlinearity)
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
-                         dtype, nonlinearity, activations=activations, clip=clip, reverse=reverse)
+                         dtype, nonlinearity, precision, activations=activations, clip=clip, reverse=reverse)
 
     def _extra_repr(self):
         parts = super()._extra_repr()
@@ -191,10 +196,10 @@ class LSTM(_RNNBase):
     weight_p_l{k}{suffix} of shape (3*hidden_size,), rows [i, f, o]), input_forget (f = 1 - i), reverse."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0, dtype=np.float32, *, activations=None, clip=None,
+                 bidirectional=False, proj_size=0, dtype=np.float32, *, precision=None, activations=None, clip=None,
                  peepholes=False, input_forget=False, reverse=False):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, proj_size, dtype, activations=activations, clip=clip,
+                         bidirectional, proj_size, dtype, precision=precision, activations=activations, clip=clip,
                          peepholes=bool(peepholes), input_forget=bool(input_forget), reverse=reverse)
 
     def _split_hx(self, hx):
@@ -211,8 +216,8 @@ class GRU(_RNNBase):
     (False: n = tanh(W_in x + b_in + W_hn (r * h) + b_hn), ONNX's default and Keras' reset_after=False), reverse."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, dtype=np.float32, *, activations=None, clip=None, linear_before_reset=True,
-                 reverse=False):
+                 bidirectional=False, dtype=np.float32, *, precision=None, activations=None, clip=None,
+                 linear_before_reset=True, reverse=False):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         0, dtype, activations=activations, clip=clip, linear_before_reset=bool(linear_before_reset),
+                         0, dtype, precision=precision, activations=activations, clip=clip, linear_before_reset=bool(linear_before_reset),
                          reverse=reverse)

@@ -4,6 +4,8 @@
  * A tier is one file (tier_<name>.c: a target pragma, ISA, FRNN_VB, #include "tier.h") and one line in TIERS
  * below: its table, whether the CPU runs it, and whether it is chosen by default.
  */
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -17,7 +19,7 @@
 
 extern const frnn_kernels frnn_kernels_generic, frnn_kernels_wide;
 #if FRNN_X86
-extern const frnn_kernels frnn_kernels_avx2, frnn_kernels_avx512;
+extern const frnn_kernels frnn_kernels_avx2, frnn_kernels_avx512, frnn_kernels_avx512_bf16;
 #endif
 
 static int always(void) { return 1; }
@@ -37,6 +39,11 @@ static int cpu_avx512(void)
     return cpu_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
            && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
+
+static int cpu_avx512_bf16(void)
+{
+    return cpu_avx512() && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
+}
 #endif
 
 static const struct {
@@ -49,6 +56,7 @@ static const struct {
 #if FRNN_X86
     {&frnn_kernels_avx2, cpu_avx2, 1},
     {&frnn_kernels_avx512, cpu_avx512, 1},
+    {&frnn_kernels_avx512_bf16, cpu_avx512_bf16, 1},
 #endif
 };
 
@@ -75,14 +83,17 @@ int frnn_active_tier(void) { return active; }
 
 const frnn_kernels *frnn_active_kernels(void) { return TIERS[active].kernels; }
 
-/* ---- packing ---------------------------------------------------------------------------------------------- */
+/* ---- packing and conversions ------------------------------------------------------------------------------ */
 
 ptrdiff_t frnn_lanes(ptrdiff_t itemsize) { return 64 / itemsize; }
 
-ptrdiff_t frnn_packed_size(ptrdiff_t itemsize, ptrdiff_t G, ptrdiff_t H, ptrdiff_t K)
+/* k values per 64-byte group of a gate's panel, and units per panel. */
+static ptrdiff_t group_k(int format) { return format == FRNN_FMT_BF16 ? 2 : format == FRNN_FMT_I8 ? 4 : 1; }
+
+ptrdiff_t frnn_packed_bytes(int format, ptrdiff_t itemsize, ptrdiff_t G, ptrdiff_t H, ptrdiff_t K)
 {
-    ptrdiff_t lanes = frnn_lanes(itemsize);
-    return (H + lanes - 1) / lanes * lanes * G * K;
+    ptrdiff_t units = format == FRNN_FMT_FLOAT ? frnn_lanes(itemsize) : 16, kg = group_k(format);
+    return (H + units - 1) / units * ((K + kg - 1) / kg) * G * 64;
 }
 
 #define FRNN_PACK(real, sfx)                                                                               \
@@ -98,6 +109,110 @@ ptrdiff_t frnn_packed_size(ptrdiff_t itemsize, ptrdiff_t G, ptrdiff_t H, ptrdiff
 
 FRNN_PACK(float, f32)
 FRNN_PACK(double, f64)
+
+static uint32_t bits_of(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+static uint16_t bf16_bits(float x)
+{
+    uint32_t b = bits_of(x);
+    if ((b & 0x7fffffff) > 0x7f800000) return (uint16_t)((b >> 16) | 0x40);  /* NaN stays a (quiet) NaN */
+    return (uint16_t)((b + 0x7fff + ((b >> 16) & 1)) >> 16);                  /* to nearest, ties to even */
+}
+
+float frnn_round_bf16(float x)
+{
+    uint32_t b = (uint32_t)bf16_bits(x) << 16;
+    float r;
+    memcpy(&r, &b, sizeof r);
+    return r;
+}
+
+void frnn_pack_bf16(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, uint16_t *w_pkgu)
+{
+    /* panel of 16 units, group of 2 k, gate, unit, k in group; zero past H and K */
+    for (ptrdiff_t j0 = 0; j0 < H; j0 += 16)
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += 2)
+            for (ptrdiff_t g = 0; g < G; ++g)
+                for (ptrdiff_t u = 0; u < 16; ++u)
+                    for (ptrdiff_t k = k0; k < k0 + 2; ++k)
+                        *w_pkgu++ = j0 + u < H && k < K ? bf16_bits(w_gk[(g * H + j0 + u) * ld_w + k]) : 0;
+}
+
+/* The one int8 rounding of weights and activations, per row, in float32 arithmetic: top = max|x|, scale = top /
+ * 127 (what the products are multiplied by), q = rint(x * (127 / top)) clamped to [-127, 127]. A row of zeros has
+ * scale 0 and q 0; a row holding NaN or an infinity has scale NaN (q 0), so its products are NaN, never a number. */
+static float quantize_top(ptrdiff_t K, const float *x)
+{
+    float top = 0.0f;
+    int bad = 0;
+    for (ptrdiff_t k = 0; k < K; ++k) {
+        float a = fabsf(x[k]);
+        bad |= !(a <= FLT_MAX);
+        top = a > top ? a : top;
+    }
+    return bad ? NAN : top;
+}
+
+static float quantize_scale(float top) { return top / 127.0f; }
+
+static float quantize_inverse(float top) { return top > 0.0f ? 127.0f / top : 0.0f; }  /* NaN top: 0 */
+
+static int quantize(float x, float inverse)
+{
+    float q = rintf(x * inverse);  /* |x| <= top: in range; inverse 0 (a row with NaN or inf) can give NaN */
+    return q >= 127.0f ? 127 : q <= -127.0f ? -127 : q == q ? (int)q : 0;
+}
+
+void frnn_pack_i8(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, int8_t *w_pkgu,
+                  float *scale, int32_t *sums)
+{
+    /* row by row (one scale each), every value straight to its place: panel, group of 4 k, gate, unit, k */
+    const ptrdiff_t groups = (K + 3) / 4;
+    memset(w_pkgu, 0, (size_t)frnn_packed_bytes(FRNN_FMT_I8, 4, G, H, K));
+    for (ptrdiff_t g = 0; g < G; ++g)
+        for (ptrdiff_t j = 0; j < H; ++j) {
+            const ptrdiff_t row = g * H + j;
+            const float *x = w_gk + row * ld_w;
+            float top = quantize_top(K, x), inverse = quantize_inverse(top);
+            int8_t *panel = w_pkgu + (j / 16) * groups * G * 64 + g * 64 + (j % 16) * 4;
+            scale[row] = quantize_scale(top);
+            sums[row] = 0;
+            for (ptrdiff_t k = 0; k < K; ++k) {
+                int q = quantize(x[k], inverse);
+                sums[row] += q;
+                panel[(k / 4) * G * 64 + k % 4] = (int8_t)q;
+            }
+        }
+}
+
+ptrdiff_t frnn_converted_ld(int format, ptrdiff_t K)
+{
+    ptrdiff_t kg = group_k(format);
+    return (K + kg - 1) / kg * kg;
+}
+
+void frnn_convert_rows(int format, ptrdiff_t n, ptrdiff_t K, const float *src, ptrdiff_t ld_src, void *dst,
+                       float *scale)
+{
+    const ptrdiff_t ld = frnn_converted_ld(format, K);
+    for (ptrdiff_t r = 0; r < n; ++r) {
+        const float *x = src + r * ld_src;
+        if (format == FRNN_FMT_BF16) {
+            uint16_t *out = (uint16_t *)dst + r * ld;
+            for (ptrdiff_t k = 0; k < ld; ++k) out[k] = k < K ? bf16_bits(x[k]) : 0;
+        } else {
+            uint8_t *out = (uint8_t *)dst + r * ld;
+            float top = quantize_top(K, x), inverse = quantize_inverse(top);
+            scale[r] = quantize_scale(top);
+            for (ptrdiff_t k = 0; k < ld; ++k) out[k] = (uint8_t)((k < K ? quantize(x[k], inverse) : 0) + 128);
+        }
+    }
+}
 
 void frnn_copy_rows(ptrdiff_t itemsize, ptrdiff_t n, ptrdiff_t H, const void *src, ptrdiff_t ld_src, void *dst,
                     ptrdiff_t ld_dst)

@@ -16,10 +16,20 @@
  * elements apart (the engine writes interleaved layouts); state buffers (`h_bh`, `c_bh`, `gh_bg`) are
  * contiguous.
  *
- * Packed panels (`w_pkgu`): a weight matrix W (G*H x K, torch's row order: gate-major) regrouped so one
- * pass over memory yields all G gates of a panel of hidden units: panel p holds, for k = 0..K-1, for each gate
- * g, the lanes weights W[g*H + p*lanes + u, k], u = 0..lanes-1 (zero past H). lanes = frnn_lanes(itemsize)
- * = 16 floats or 8 doubles (64 bytes); the same layout serves every tier.
+ * Packed panels (frnn_mat): a weight matrix W (G*H x K, torch's row order: gate-major) regrouped so one pass
+ * over memory yields all G gates of a panel of hidden units: panel p holds, for each group of k, for each gate g,
+ * 64 bytes of weights W[g*H + p*units + u, k...] (zero past H). Float panels: groups of one k, 16 floats or
+ * 8 doubles (frnn_lanes(itemsize)) per gate. bfloat16 panels: groups of a k pair, 16 units x 2 k (each unit's
+ * two bf16 in one 32-bit lane: what VDPBF16PS and AMX's TDPBF16PS read). int8 panels: groups of 4 k, 16 units x
+ * 4 k (VPDPBUSD's and TDPBUSD's layout), symmetric per output row (scale = max|w| / 127), with each row's sum of
+ * the int8 weights. The same layout serves every tier.
+ *
+ * Reduced precisions (what the bf16 and int8 kernels compute, stated so tests/reference.py can round the same
+ * way): the activations a product reads (x_t, h_t-1, an LSTM's cell output before W_hr) are converted per call by
+ * frnn_convert_rows: to bf16 by round-to-nearest-even, or to int8 per row (float32 arithmetic: scale = max|x| /
+ * 127, q = rint(x * (127 / max|x|)) clamped to [-127, 127], stored as q + 128; weights the same way per output
+ * row, at packing); the products accumulate in float32 (bf16) or exactly in int32 (int8, then acc * (scale_w *
+ * scale_x), in that order); biases, state and gate math stay float32.
  *
  * Tiers: the kernels are compiled once per instruction-set tier (one file each, src_c/tier_*.c, from the
  * same bodies) into a frnn_kernels table of function pointers; frnn_use_tier() picks the table that
@@ -29,6 +39,7 @@
 #define FASTRNN_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Activations (ONNX's list, plus step: 1 where x >= 0, else 0); alpha and beta as ONNX defines them. Every one
  * propagates NaN. */
@@ -42,6 +53,24 @@ typedef struct frnn_act {
     int code;
     double alpha, beta;
 } frnn_act;
+
+/* Weight formats of a packed matrix; FRNN_FMT_FLOAT is the kernels' own precision (float or double). */
+enum { FRNN_FMT_FLOAT = 0, FRNN_FMT_BF16 = 1, FRNN_FMT_I8 = 2 };
+
+typedef struct frnn_mat {
+    int format;
+    const void *panels;
+    const float *scale;     /* int8: per output row (G * units) */
+    const int32_t *sums;    /* int8: per output row, the sum of its int8 weights */
+} frnn_mat;
+
+/* The rows a product reads: the kernels' precision for FRNN_FMT_FLOAT (row stride ld elements), else what
+ * frnn_convert_rows made for the matrix's format (bf16 rows, or u8 rows with per-row scales). */
+typedef struct frnn_rows {
+    const void *v;
+    ptrdiff_t ld;
+    const float *scale;
+} frnn_rows;
 
 /* The gate math of a cell beyond its products: activation slots f, g, h (LSTM: f for i, f, o; g the candidate;
  * h the cell output. GRU: f for r, z; g the candidate. RNN: f), a clip (0: none), LSTM's coupled input and
@@ -58,37 +87,40 @@ typedef struct frnn_cell {
     /* sigmoid/tanh applied to n contiguous values, in place (the tests check them on every tier). */   \
     void (*sigmoid_##sfx)(ptrdiff_t n, real *x);                                                     \
     void (*tanh_##sfx)(ptrdiff_t n, real *x);                                                        \
-    /* Fused recurrent steps over n rows (packed W; v_bk, h_bh, c_bh rows contiguous), for the units  \
-     * j_begin .. j_end-1 only (j_begin a multiple of the panel width, j_end too or H; 0, H: all), so \
-     * threads can take one range each with the same arithmetic as one thread:                       \
-     * LSTM: pre = gates_bg (n x 4H, stride ld_gates: input part + bias) + v_bk (n x K, K = P) W^T;   \
+    /* Fused recurrent steps over n rows (h_bh, c_bh rows contiguous), for the units j_begin ..      \
+     * j_end-1 only (j_begin a multiple of the panel width, j_end too or H; 0, H: all), so threads    \
+     * can take one range each with the same arithmetic as one thread:                               \
+     * LSTM: pre = gates_bg (n x 4H, stride ld_gates: input part + bias) + v (n x K, K = P) W^T;      \
      * c_bh (may be c_prev_bh) receives c' from c_prev_bh; h_bh (n x H) receives h' (not aliasing    \
-     * v_bk); peep_g (3H: i, f, o) or NULL. */                                                       \
+     * v); peep_g (3H: i, f, o) or NULL. */                                                          \
     void (*lstm_rec_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,             \
-                           ptrdiff_t K, const real *w_pkgu, const real *v_bk, const real *gates_bg,  \
+                           ptrdiff_t K, const frnn_mat *w, const frnn_rows *v, const real *gates_bg,  \
                            ptrdiff_t ld_gates, const real *c_prev_bh, real *c_bh, real *h_bh,       \
                            const frnn_cell *cell, const real *peep_g);                               \
-    /* GRU, linear before reset: gh = h_prev_bh (n x H) W^T (K = H), then the gate math with gx_bg   \
-     * (n x 3H, stride ld_gx) and b_hn (H or NULL); h_bh (n x H, not aliasing h_prev_bh) gets h'. */ \
+    /* GRU, linear before reset: gh = v (n x H, the old h in the product's format) W^T, then the    \
+     * gate math with gx_bg (n x 3H, stride ld_gx), b_hn (H or NULL) and h_prev_bh (n x H); h_bh     \
+     * (n x H, not aliasing h_prev_bh) receives h'. */                                               \
     void (*gru_rec_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,              \
-                          const real *w_pkgu, const real *h_prev_bh, const real *gx_bg,              \
-                          ptrdiff_t ld_gx, const real *b_hn, real *h_bh, const frnn_cell *cell);     \
+                          const frnn_mat *w, const frnn_rows *v, const real *h_prev_bh,             \
+                          const real *gx_bg, ptrdiff_t ld_gx, const real *b_hn, real *h_bh,          \
+                          const frnn_cell *cell);                                                    \
     /* GRU, reset before the product, in two phases: gru_rz (W of the r, z gates, 2 x H units, K = H) \
-     * gives z_bh and rh_bh = r * h_prev; gru_n (W of the n gate, K = H) then h'. */                  \
+     * gives z_bh and rh_bh = r * h_prev; gru_n (W of the n gate, v: rh in the product's format)      \
+     * then h'. */                                                                                   \
     void (*gru_rz_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,               \
-                         const real *w_pkgu, const real *h_prev_bh, const real *gx_bg, ptrdiff_t ld_gx, \
-                         real *z_bh, real *rh_bh, const frnn_cell *cell);                            \
+                         const frnn_mat *w, const frnn_rows *v, const real *h_prev_bh,              \
+                         const real *gx_bg, ptrdiff_t ld_gx, real *z_bh, real *rh_bh,               \
+                         const frnn_cell *cell);                                                     \
     void (*gru_n_##sfx)(ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,                \
-                        const real *w_pkgu, const real *rh_bh, const real *gx_bg, ptrdiff_t ld_gx,   \
+                        const frnn_mat *w, const frnn_rows *v, const real *gx_bg, ptrdiff_t ld_gx,   \
                         const real *z_bh, const real *h_prev_bh, real *h_bh, const frnn_cell *cell); \
     /* A dense layer over packed weights of G gates x H units (the RNN step, the input projection, the \
-     * LSTM projection): out_bg (n x G*H, row stride ld_out) = act(clip(pre_bg + v_bk W^T)), v_bk rows  \
-     * ldv apart; pre_bg may be NULL, and ld_pre = 0 broadcasts one row (a bias) to every row; act     \
-     * NULL is the identity (no clip). */                                                             \
+     * LSTM projection): out_bg (n x G*H, row stride ld_out) = act(clip(pre_bg + v W^T)); pre_bg may   \
+     * be NULL, and ld_pre = 0 broadcasts one row (a bias) to every row; act NULL is the identity (no  \
+     * clip). */                                                                                     \
     void (*dense_##sfx)(ptrdiff_t n, ptrdiff_t G, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,   \
-                        ptrdiff_t K, const real *w_pkgu, const real *v_bk, ptrdiff_t ldv,            \
-                        const real *pre_bg, ptrdiff_t ld_pre, const frnn_cell *act, real *out_bg,   \
-                        ptrdiff_t ld_out);
+                        ptrdiff_t K, const frnn_mat *w, const frnn_rows *v, const real *pre_bg,       \
+                        ptrdiff_t ld_pre, const frnn_cell *act, real *out_bg, ptrdiff_t ld_out);
 
 /* One tier's kernels, float (f32) and double (f64). */
 typedef struct frnn_kernels {
@@ -109,11 +141,22 @@ int frnn_use_tier(int tier);
 int frnn_active_tier(void);
 const frnn_kernels *frnn_active_kernels(void);
 
-/* Packing (independent of the tier): the panel layout above. */
+/* Packing (independent of the tier): the panel layouts above. Sizes in bytes; `itemsize` 8 for double panels,
+ * 4 for every float32 format. */
 ptrdiff_t frnn_lanes(ptrdiff_t itemsize);
-ptrdiff_t frnn_packed_size(ptrdiff_t itemsize, ptrdiff_t G, ptrdiff_t H, ptrdiff_t K);
+ptrdiff_t frnn_packed_bytes(int format, ptrdiff_t itemsize, ptrdiff_t G, ptrdiff_t H, ptrdiff_t K);
 void frnn_pack_f32(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, float *w_pkgu);
 void frnn_pack_f64(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const double *w_gk, ptrdiff_t ld_w, double *w_pkgu);
+void frnn_pack_bf16(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, uint16_t *w_pkgu);
+/* scale and sums: one per output row (G*H), in torch's row order. */
+void frnn_pack_i8(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, int8_t *w_pkgu,
+                  float *scale, int32_t *sums);
+/* Activations for a product with a matrix of `format`: n rows of K float32 values (row stride ld_src) into dst
+ * rows of frnn_converted_ld(format, K) elements (bf16, or u8 with scale[n]); the padding of a row is zero. */
+ptrdiff_t frnn_converted_ld(int format, ptrdiff_t K);
+void frnn_convert_rows(int format, ptrdiff_t n, ptrdiff_t K, const float *src, ptrdiff_t ld_src, void *dst,
+                       float *scale);
+float frnn_round_bf16(float x);  /* round to nearest even, as the packing and the conversion do */
 /* Copy n rows of H values from src (stride ld_src) to dst (stride ld_dst); itemsize 4 or 8. */
 void frnn_copy_rows(ptrdiff_t itemsize, ptrdiff_t n, ptrdiff_t H, const void *src, ptrdiff_t ld_src, void *dst,
                     ptrdiff_t ld_dst);

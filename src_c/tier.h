@@ -14,6 +14,7 @@
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 #define REAL float
+#define FRNN_IS_FLOAT 1
 #define SFX f32
 #define VEC ISA_FN(vf32, ISA)
 #define VINT ISA_FN(vi32, ISA)
@@ -21,6 +22,7 @@
 #include "tier_bodies.h"
 
 #define REAL double
+#define FRNN_IS_FLOAT 0
 #define SFX f64
 #define VEC ISA_FN(vf64, ISA)
 #define VINT ISA_FN(vi64, ISA)

@@ -7,6 +7,11 @@ here (tests/test_kernels.py), so a failure points at the broken layer.
 
 Parameters are a dict under torch's names (weight_ih_l0, bias_hh_l1_reverse, weight_hr_l0, weight_p_l0, ...),
 gate rows in torch's order: LSTM [i, f, g, o], GRU [r, z, n]; peepholes [i, f, o].
+
+Reduced precisions (precision='bfloat16' or 'int8'): every matrix product rounds both of its operands as README
+"Precision" states (bf16: round to nearest even; int8: symmetric per row, q = rint(x * (127 / max|x|)), the
+products summed exactly, then float32(sum) * float32(scale_w * scale_x)); the operands are first made float32, as
+the engine holds them. Everything else stays float64.
 """
 from __future__ import annotations
 
@@ -87,6 +92,44 @@ def _clip(x, clip):
     return x if not clip else np.clip(x, -clip, clip)
 
 
+# ---- matrix products in a precision ---------------------------------------------------------------------------
+
+
+def round_bf16(x):
+    """float32 values rounded to bfloat16 (nearest, ties to even; NaN stays NaN), as float64."""
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    nan = np.isnan(np.asarray(x, dtype=np.float32))
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+    out = (rounded & 0xFFFFFFFF).astype(np.uint32).view(np.float32).astype(np.float64)
+    return np.where(nan, np.nan, out)
+
+
+def quantize_rows(x):
+    """Symmetric int8 per row of float32 values: (q as int64, scale as float32), scale = max|x| / 127."""
+    x = np.asarray(x, dtype=np.float32)
+    top = np.max(np.abs(x), axis=-1) if x.shape[-1] else np.zeros(x.shape[:-1], np.float32)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        inverse = np.where(top > 0, np.float32(127) / top, np.float32(0)).astype(np.float32)
+        q = np.clip(np.rint(x * inverse[..., None]), -127, 127)
+    finite = np.isfinite(top)
+    q = np.where(finite[..., None], np.nan_to_num(q), 0).astype(np.int64)
+    scale = np.where(finite, top / np.float32(127), np.float32(np.nan)).astype(np.float32)
+    return q, scale
+
+
+def product(x, w, precision=None):
+    """x (n, K) @ w.T (w (M, K)) as the engine computes it in `precision` (None / 'float32' / 'float64': exact)."""
+    x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    if precision == "bfloat16":
+        return round_bf16(x) @ round_bf16(w).T
+    if precision == "int8":
+        qx, sx = quantize_rows(x)
+        qw, sw = quantize_rows(w)
+        sums = (qx @ qw.T).astype(np.float32)
+        return (sums * (sw[None, :] * sx[:, None])).astype(np.float64)
+    return x @ w.T
+
+
 # ---- the gate math of one step, given pre-activations (what the C kernels do) ---------------------------
 
 
@@ -119,15 +162,15 @@ def gru_gates(gx, gh, b_hn, h, acts=DEFAULTS["GRU"], clip=None):
     return (1.0 - z) * n + z * h
 
 
-def gru_gates_reset_before(gx, w_hh, h, acts=DEFAULTS["GRU"], clip=None):
+def gru_gates_reset_before(gx, w_hh, h, acts=DEFAULTS["GRU"], clip=None, precision=None):
     """Reset before the product (ONNX's default): gx (n, 3H) with every bias; w_hh (3H, H) -> h'."""
     f_act, g_act = (_act(a) for a in acts)
     gx, w_hh = np.asarray(gx, dtype=np.float64), np.asarray(w_hh, dtype=np.float64)
     H = h.shape[-1]
     x_r, x_z, x_n = np.split(gx, 3, axis=-1)
-    r = f_act(_clip(x_r + h @ w_hh[:H].T, clip))
-    z = f_act(_clip(x_z + h @ w_hh[H:2 * H].T, clip))
-    n = g_act(_clip(x_n + (r * h) @ w_hh[2 * H:].T, clip))
+    r = f_act(_clip(x_r + product(h, w_hh[:H], precision), clip))
+    z = f_act(_clip(x_z + product(h, w_hh[H:2 * H], precision), clip))
+    n = g_act(_clip(x_n + product(r * h, w_hh[2 * H:], precision), clip))
     return (1.0 - z) * n + z * h
 
 
@@ -138,33 +181,35 @@ def rnn_gates(pre, use_relu):
 # ---- one cell step, from weights ------------------------------------------------------------------------
 
 
-def _affine(x, w, b):
-    y = x @ np.asarray(w, dtype=np.float64).T
+def _affine(x, w, b, precision=None):
+    y = product(x, w, precision)
     return y if b is None else y + b
 
 
-def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, use_relu=False, act=None, clip=None):
-    pre = _affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh)
+def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, use_relu=False, act=None, clip=None, precision=None):
+    pre = _affine(x, w_ih, b_ih, precision) + _affine(h, w_hh, b_hh, precision)
     return _act(act)(_clip(pre, clip)) if act is not None else rnn_gates(pre, use_relu)
 
 
 def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, acts=DEFAULTS["LSTM"], clip=None, peep=None,
-              input_forget=False):
-    c_new, h_new = lstm_gates(_affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh), c, acts, clip, peep, input_forget)
+              input_forget=False, precision=None):
+    pre = _affine(x, w_ih, b_ih, precision) + _affine(h, w_hh, b_hh, precision)
+    c_new, h_new = lstm_gates(pre, c, acts, clip, peep, input_forget)
     if w_hr is not None:
-        h_new = h_new @ np.asarray(w_hr, dtype=np.float64).T
+        h_new = product(h_new, w_hr, precision)
     return h_new, c_new
 
 
-def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, acts=DEFAULTS["GRU"], clip=None, linear_before_reset=True):
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, acts=DEFAULTS["GRU"], clip=None, linear_before_reset=True,
+             precision=None):
     H = h.shape[-1]
-    gx = _affine(x, w_ih, b_ih)
+    gx = _affine(x, w_ih, b_ih, precision)
     if not linear_before_reset:  # every bias outside r: they all add to the input part
-        return gru_gates_reset_before(gx if b_hh is None else gx + b_hh, w_hh, h, acts, clip)
+        return gru_gates_reset_before(gx if b_hh is None else gx + b_hh, w_hh, h, acts, clip, precision)
     if b_hh is not None:  # r and z see both biases; n keeps b_hn inside r * (...)
         gx = gx + np.concatenate([b_hh[: 2 * H], np.zeros(H)])
     b_hn = None if b_hh is None else b_hh[2 * H:]
-    return gru_gates(gx, _affine(h, w_hh, None), b_hn, h, acts, clip)
+    return gru_gates(gx, _affine(h, w_hh, None, precision), b_hn, h, acts, clip)
 
 
 # ---- whole sequences ---------------------------------------------------------------------------------------
@@ -177,14 +222,15 @@ def _get(params, name):
 
 def forward(kind, params, x, hx=None, num_layers=1, bidirectional=False, batch_first=False, lengths=None,
             nonlinearity="tanh", activations=None, clip=None, input_forget=False, linear_before_reset=True,
-            reverse=False):
+            reverse=False, precision=None):
     """What torch.nn.{RNN,LSTM,GRU}(...)(x, hx) returns, as float64 arrays: (out, h_n) or (out, (h_n, c_n)).
 
     kind: 'RNN' (with nonlinearity 'tanh' or 'relu'), 'LSTM' or 'GRU'. x: (T, B, I), (B, T, I) with batch_first,
     or unbatched (T, I). hx: None, h0, or (h0, c0) for LSTM, torch's shapes. lengths: valid steps per batch row,
     as pack_padded_sequence(enforce_sorted=False) -> module -> pad_packed_sequence(total_length=T) gives.
     activations: per direction, the slots' entries (None: the defaults); peepholes come with weight_p_l* params;
-    reverse: a one-direction layer that runs from each row's last step.
+    reverse: a one-direction layer that runs from each row's last step. precision: how every product rounds (see
+    the top of this file).
     """
     x = np.asarray(x, dtype=np.float64)
     unbatched = x.ndim == 2
@@ -205,7 +251,7 @@ def forward(kind, params, x, hx=None, num_layers=1, bidirectional=False, batch_f
     h_n, c_n = h0.copy(), c0.copy()
     if activations is None:
         activations = ((nonlinearity,) if kind == "RNN" else DEFAULTS[kind],) * D
-    options = dict(clip=clip, input_forget=input_forget, linear_before_reset=linear_before_reset)
+    options = dict(clip=clip, input_forget=input_forget, linear_before_reset=linear_before_reset, precision=precision)
 
     layer_input = x
     for layer in range(num_layers):
@@ -232,19 +278,19 @@ def _direction(kind, acts, w, x, h, c, lengths, reverse, options):
     T, B = x.shape[:2]
     h, c = h.copy(), c.copy()
     out = np.zeros((T, B, h.shape[-1]))
-    clip = options["clip"]
+    clip, precision = options["clip"], options["precision"]
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         alive = (t < lengths)[:, None]  # rows past their length keep their state and output zeros
         if kind == "LSTM":
             h_new, c_new = lstm_cell(x[t], h, c, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"],
-                                     w["weight_hr"], acts, clip, w["weight_p"], options["input_forget"])
+                                     w["weight_hr"], acts, clip, w["weight_p"], options["input_forget"], precision)
             c = np.where(alive, c_new, c)
         elif kind == "GRU":
             h_new = gru_cell(x[t], h, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"], acts, clip,
-                             options["linear_before_reset"])
+                             options["linear_before_reset"], precision)
         else:
             h_new = rnn_cell(x[t], h, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"], act=acts[0],
-                             clip=clip)
+                             clip=clip, precision=precision)
         h = np.where(alive, h_new, h)
         out[t] = np.where(alive, h_new, 0.0)
     # A reverse direction of a short row starts at its last valid step: the loop above starts it at T-1, but every

@@ -135,7 +135,7 @@ def gemm_sweep(threads):
             w = rng.standard_normal((G * H, K)).astype(np.float32)
             flops = 2 * rows * G * H * K
             panels = _engine.pack(G, H, K, w)
-            ours = _median_us({"ours": lambda x: _engine._dense_packed(panels, G, H, x)}, x)["ours"]
+            ours = _median_us({"ours": lambda x: _engine._dense_packed(panels, x)}, x)["ours"]
             theirs = _median_us({"sgemm": lambda x: blas.sgemm(1.0, x, w, trans_b=True)}, x)["sgemm"]
             table.append([f"{case.label}: {rows} x {K} @ {K} x {G * H}", f"{flops / ours / 1e3:.0f}",
                           f"{flops / theirs / 1e3:.0f}"])

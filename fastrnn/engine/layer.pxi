@@ -1,22 +1,62 @@
 # ---- One layer's weights in the engine's layout (built by fastrnn._layout), and its forward call ----------------
 
-def pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w):
-    """W (G*H x K, torch layout: gate-major rows) -> a new read-only float array of panels (layout in
-    src_c/fastrnn_kernels.h), of W's dtype (float32 or float64)."""
-    cdef Py_ssize_t itemsize = w.dtype.itemsize, size
-    _size(_size(G, H + 64, "pack"), max(K, 1), "pack")  # the panels' size, H padded to whole vectors, cannot wrap
-    size = frnn_packed_size(itemsize, G, H, K)
+# The weight formats by the names fastrnn uses for precisions; "float" is the layer's own dtype (float32/float64).
+FORMATS = {"float": FRNN_FMT_FLOAT, "bfloat16": FRNN_FMT_BF16, "int8": FRNN_FMT_I8}
+
+
+cdef class Packed:
+    """One weight matrix in panels (layout and roundings in src_c/fastrnn_kernels.h): W of `gates` x `units` rows
+    over `depth` columns, in `format` ("float", "bfloat16" or "int8"); `panels` (read-only array), and for int8
+    `scale` and `sums`, one per row of W."""
+    cdef frnn_mat mat
+    cdef readonly str format
+    cdef readonly Py_ssize_t gates, units, depth, itemsize
+    cdef readonly object panels, scale, sums
+
+    @property
+    def nbytes(self):
+        return self.panels.nbytes + (self.scale.nbytes + self.sums.nbytes if self.scale is not None else 0)
+
+
+def pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, str format="float"):
+    """W (G*H x K, torch layout: gate-major rows; float32, or float64 for format "float") -> a Packed."""
+    if format not in FORMATS:
+        raise ValueError(f"pack: format must be one of {sorted(FORMATS)}, got {format!r}")
+    cdef int code = FORMATS[format]
+    cdef Py_ssize_t itemsize = w.dtype.itemsize
+    # The panels' bytes, in any format, are at most 8 x G x (H + 64) x (K + 4) (whole vectors of units, whole groups
+    # of k): that product cannot wrap, nor then G * H * K below.
+    _size(_size(_size(G, H + 64, "pack"), K + 4, "pack"), 8, "pack")
     if w.shape != (G * H, K):
         raise ValueError(f"pack: expected a ({G * H}, {K}) matrix, got shape {w.shape}")
-    out = np.empty(max(size, 1), np.float32 if itemsize == 4 else np.float64)
-    if itemsize == 4:
-        frnn_pack_f32(G, H, K, <const float *>_data(w, G * H * K, 4, False, "w"), K,
-                      <float *>_data(out, size, 4, True, "packed"))
+    if code != FRNN_FMT_FLOAT and itemsize != 4:
+        raise ValueError(f"pack: {format} weights are made from float32, got {w.dtype}")
+    cdef Py_ssize_t size = frnn_packed_bytes(code, itemsize, G, H, K)
+    cdef Packed out = Packed()
+    out.format, out.gates, out.units, out.depth, out.itemsize = format, G, H, K, itemsize
+    out.panels = np.empty(max(size, 64), np.uint8)  # the kernels load panels unaligned
+    cdef void *dst = _bytes(out.panels)
+    cdef const void *src = _data(w, G * H * K, itemsize, False, "w")
+    if code == FRNN_FMT_FLOAT and itemsize == 4:
+        frnn_pack_f32(G, H, K, <const float *>src, K, <float *>dst)
+    elif code == FRNN_FMT_FLOAT:
+        frnn_pack_f64(G, H, K, <const double *>src, K, <double *>dst)
+    elif code == FRNN_FMT_BF16:
+        frnn_pack_bf16(G, H, K, <const float *>src, K, <uint16_t *>dst)
     else:
-        frnn_pack_f64(G, H, K, <const double *>_data(w, G * H * K, 8, False, "w"), K,
-                      <double *>_data(out, size, 8, True, "packed"))
-    out.flags.writeable = False
+        out.scale, out.sums = np.empty(max(G * H, 1), np.float32), np.empty(max(G * H, 1), np.int32)
+        frnn_pack_i8(G, H, K, <const float *>src, K, <int8_t *>dst, <float *>_bytes(out.scale),
+                     <int32_t *>_bytes(out.sums))
+        out.scale.flags.writeable = out.sums.flags.writeable = False
+        out.mat.scale, out.mat.sums = <const float *>_bytes(out.scale), <const int32_t *>_bytes(out.sums)
+    out.panels.flags.writeable = False
+    out.mat.format, out.mat.panels = code, dst
     return out
+
+
+cdef void *_bytes(cnp.ndarray a):
+    """The data of an array this module just made (C-contiguous, owned)."""
+    return cnp.PyArray_DATA(a)
 
 
 cdef class Layer:
@@ -24,7 +64,8 @@ cdef class Layer:
 
     kind: 'RNN', 'LSTM' or 'GRU' (fastrnn._kinds); sizes I (input), H (hidden), P (output: H, or an LSTM's
     proj_size). Per direction d: w_ih[d], w_hh[d] and w_hr[d] (LSTM projection, or None) already packed by pack()
-    (G x H units of K = I, G x H of K = P, 1 x P of K = H); bias[d] (G*H: b_ih + b_hh, GRU's n gate b_ih only with
+    (G x H units of K = I, G x H of K = P, 1 x P of K = H), all in one format: "float" (the dtype of the other
+    arrays, float32 or float64), or "bfloat16" / "int8" with float32 arrays; bias[d] (G*H: b_ih + b_hh, GRU's n gate b_ih only with
     linear before reset) or None; b_hn[d] (H, GRU) or None; all of one float dtype. The panels are the only copy
     of the weights the engine keeps. The cell, per direction: cells[d] = (f, g, h, clip, input_forget, standard)
     with each slot (name, alpha, beta) of ACTIVATION_CODES (fastrnn._layout builds it from the module's config);
@@ -33,9 +74,9 @@ cdef class Layer:
     """
     cdef LayerSpec spec
     cdef readonly Py_ssize_t itemsize
-    cdef readonly str kind
+    cdef readonly str kind, format
     cdef readonly object arrays           # keeps every array alive while spec points into them
-    cdef readonly tuple panels            # per direction {torch base name: (G, units, K, panels)}, to unpack
+    cdef readonly tuple panels            # per direction {torch base name: Packed}, to unpack
 
     def __init__(self, str kind, Py_ssize_t I, Py_ssize_t H, Py_ssize_t P, list w_ih, list w_hh, list w_hr,
                  list bias, list b_hn, *, list cells, list peep=None, list w_hn=None, bint reverse=False,
@@ -52,8 +93,9 @@ cdef class Layer:
         if kind == "GRU" and not reset_after and any(w is None for w in w_hn):
             raise ValueError("Layer: a GRU with the reset before W_hn needs w_hn")
         memset(&self.spec, 0, sizeof(LayerSpec))
-        self.kind, self.itemsize = kind, w_hh[0].itemsize
+        self.kind, self.itemsize, self.format = kind, _packed(w_hh[0], "w_hh").itemsize, w_hh[0].format
         self.spec.kind, self.spec.reverse, self.spec.reset_after = _kind_code(kind), reverse, reset_after
+        self.spec.format = FORMATS[self.format]
         self.spec.num_directions, self.spec.input_size, self.spec.hidden_size = D, I, H
         self.spec.out_size, self.spec.gates, self.spec.gate_rows = P, G, G * H
         kept, panels = [], []
@@ -66,7 +108,7 @@ cdef class Layer:
                 packed["weight_hn"] = self._keep_panels(w_hn[d], 1, H, H, &self.spec.w_hn[d], "w_hn")
             if w_hr[d] is not None:
                 packed["weight_hr"] = self._keep_panels(w_hr[d], 1, P, H, &self.spec.w_hr[d], "w_hr")
-            kept.extend(entry[3] for entry in packed.values())
+            kept.extend(packed.values())
             panels.append(packed)
             if bias[d] is not None:
                 kept.append(self._keep(bias[d], &self.spec.bias[d], "bias", G * H))
@@ -76,8 +118,16 @@ cdef class Layer:
                 kept.append(self._keep(peep[d], &self.spec.peep[d], "peep", 3 * H))
         self.arrays, self.panels = tuple(kept), tuple(panels)
 
-    cdef tuple _keep_panels(self, panels, Py_ssize_t G, Py_ssize_t units, Py_ssize_t K, void **slot, str name):
-        return (G, units, K, self._keep(panels, slot, name, frnn_packed_size(self.itemsize, G, units, K)))
+    cdef Packed _keep_panels(self, packed, Py_ssize_t G, Py_ssize_t units, Py_ssize_t K, frnn_mat *slot, str name):
+        cdef Packed p = _packed(packed, name)
+        if (p.gates, p.units, p.depth) != (G, units, K):
+            raise ValueError(f"Layer: {name} holds {p.gates} x {p.units} units of {p.depth}, expected "
+                             f"{G} x {units} of {K}")
+        if p.format != self.format or p.itemsize != self.itemsize:
+            raise ValueError(f"Layer: {name} is {p.format} of itemsize {p.itemsize}, the layer's other weights "
+                             f"{self.format} of itemsize {self.itemsize}")
+        slot[0] = p.mat
+        return p
 
     cdef object _keep(self, array, void **slot, str name, Py_ssize_t count):
         slot[0] = _data(array, count, self.itemsize, False, name)
@@ -114,9 +164,8 @@ cdef class Layer:
         """Items of scratch for blocks of Tb steps of B rows: each direction its own, since the two may run at once.
         The products are checked: B comes from the caller."""
         cdef const LayerSpec *L = &self.spec
-        _size(L.num_directions, _size(B, _size(Tb, L.gate_rows, "scratch") + L.out_size + 2 * L.hidden_size,
-                                      "scratch"), "scratch")
-        return max(1, L.num_directions * _direction_scratch(L, Tb, B))
+        _size(L.num_directions, _scratch_bytes(L, Tb, B, self.itemsize), "scratch")
+        return max(1, L.num_directions * _direction_scratch(L, Tb, B, self.itemsize))
 
     def forward(self, x, Py_ssize_t T, Py_ssize_t B, bint batch_first, h, c, out, scratch, active=None):
         """Run the layer over a whole sequence; see fastrnn/_engine.pyx for the layouts.
@@ -149,6 +198,12 @@ cdef class Layer:
             with nogil:
                 _run_layer(&self.spec, T, B, Tb, batch_first, <double *>px, <double *>ph, <double *>pc, <double *>po,
                            <double *>pscr, pa)
+
+
+cdef Packed _packed(object p, str name):
+    if not isinstance(p, Packed):
+        raise TypeError(f"Layer: {name} must be made by pack(), got {type(p).__name__}")
+    return <Packed>p
 
 
 cdef _check_active(const Py_ssize_t[::1] act, Py_ssize_t T, Py_ssize_t B):

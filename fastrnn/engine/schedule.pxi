@@ -9,12 +9,57 @@ cdef inline Py_ssize_t _block_steps(const LayerSpec *L, Py_ssize_t T, Py_ssize_t
     return max(1, <Py_ssize_t>min(<double>T, _tuning.block_bytes / (<double>B * L.gate_rows * itemsize)))
 
 
-cdef inline Py_ssize_t _direction_scratch(const LayerSpec *L, Py_ssize_t Tb, Py_ssize_t B) nogil:
-    """Items of scratch one direction needs for blocks of Tb steps: the block's gate rows, the new h, the cell output
-    of a projection (or GRU's r * h and z with the reset before W_hn)."""
-    return (Tb * B * L.gate_rows + B * L.out_size
-            + (B * L.hidden_size if L.w_hr[0] != NULL or L.w_hn[0] != NULL else 0)
-            + (B * L.hidden_size if L.w_hn[0] != NULL else 0))
+cdef inline Py_ssize_t _segment(Py_ssize_t *end, Py_ssize_t bytes) noexcept nogil:
+    """Reserve `bytes` (rounded up to 64) at offset *end; returns that offset."""
+    cdef Py_ssize_t offset = end[0]
+    end[0] += (bytes + 63) // 64 * 64
+    return offset
+
+
+cdef Py_ssize_t _lay_scratch(Direction *D, const LayerSpec *L, Py_ssize_t Tb, Py_ssize_t B, Py_ssize_t s,
+                             char *base) noexcept nogil:
+    """One direction's work space from `base`: the block's gate rows, the new h, the cell output of a projection
+    (or GRU's r * h and z with the reset before W_hn), and for bf16 / int8 weights the converted rows of the
+    block's input and of one step's product. Points D's buffers there (D may be NULL: only the size); returns
+    its bytes. Unchecked: callers size it through _scratch_bytes first."""
+    cdef Py_ssize_t at = 0
+    cdef bint cell = L.w_hr[0].panels != NULL or L.w_hn[0].panels != NULL
+    cdef Py_ssize_t f = L.format, e = _format_bytes(L.format, s), widest = max(L.out_size, L.hidden_size)
+    cdef Py_ssize_t gates = _segment(&at, Tb * B * L.gate_rows * s), h_new = _segment(&at, B * L.out_size * s)
+    cdef Py_ssize_t cell_out = _segment(&at, B * L.hidden_size * s if cell else 0)
+    cdef Py_ssize_t aux = _segment(&at, B * L.hidden_size * s if L.w_hn[0].panels != NULL else 0)
+    cdef bint reduced = f != FRNN_FMT_FLOAT
+    cdef Py_ssize_t x_conv = _segment(&at, Tb * B * frnn_converted_ld(f, L.input_size) * e if reduced else 0)
+    cdef Py_ssize_t x_scale = _segment(&at, Tb * B * 4 if reduced else 0)
+    cdef Py_ssize_t v_conv = _segment(&at, B * frnn_converted_ld(f, widest) * e if reduced else 0)
+    cdef Py_ssize_t v_scale = _segment(&at, B * 4 if reduced else 0)
+    if D != NULL:
+        D.gates, D.h_new, D.cell, D.aux = base + gates, base + h_new, base + cell_out, base + aux
+        D.x_conv, D.x_scale = base + x_conv, <float *>(base + x_scale)
+        D.v_conv, D.v_scale = base + v_conv, <float *>(base + v_scale)
+    return at
+
+
+cdef Py_ssize_t _scratch_bytes(const LayerSpec *L, Py_ssize_t Tb, Py_ssize_t B, Py_ssize_t s) except -1:
+    """A bound on one direction's scratch bytes (_lay_scratch), its products checked: B and Tb come from callers,
+    and a wrapped size would pass the buffer checks and let a kernel run past the scratch. Per row of the block:
+    the gate rows and the converted input (at most I + 3 values of at most s bytes, and a 4-byte scale); per row:
+    h_new, the cell output, z and the converted product rows; 64 bytes of padding per segment and 63 of alignment."""
+    cdef Py_ssize_t per_block_row = _size(L.gate_rows + L.input_size + 4, s, "scratch")
+    cdef Py_ssize_t per_row = _size(2 * L.out_size + 3 * L.hidden_size + 4, s, "scratch")
+    return _size(B, _size(Tb, per_block_row, "scratch") + per_row, "scratch") + 8 * 64 + 63
+
+
+cdef inline Py_ssize_t _direction_scratch(const LayerSpec *L, Py_ssize_t Tb, Py_ssize_t B,
+                                          Py_ssize_t itemsize) noexcept nogil:
+    """Items of scratch one direction needs for blocks of Tb steps of B rows (64-byte aligned segments: 63 bytes
+    of slack)."""
+    cdef Py_ssize_t bytes = _lay_scratch(NULL, L, Tb, B, itemsize, NULL) + 63
+    return (bytes + itemsize - 1) // itemsize
+
+
+cdef inline char *_aligned(void *p) noexcept nogil:
+    return <char *>((<size_t>p + 63) // 64 * 64)
 
 
 cdef void _direction_chunk_f32(void *dirs, long d) noexcept nogil:
@@ -31,7 +76,7 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, Py_ssize_t 
     """Every direction of one layer over T steps of B rows, in blocks of Tb steps (the block size the caller sized
     the scratch for, under the GIL: a concurrent set_tuning cannot change it here). Layouts in fastrnn/_engine.pyx."""
     cdef Py_ssize_t d, D = L.num_directions, H = L.hidden_size, P = L.out_size
-    cdef Py_ssize_t size = _direction_scratch(L, Tb, B)
+    cdef Py_ssize_t size = _direction_scratch(L, Tb, B, sizeof(floating))
     cdef double step_flops = 2.0 * B * L.gate_rows * (P + L.input_size)  # a GRU's W_hn counted in gate_rows
     cdef bint two = _num_threads >= 2 and _num_cpus >= 2
     cdef bint parallel = two and D == 2 and T * step_flops >= _tuning.parallel_min_flops
@@ -44,10 +89,7 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, Py_ssize_t 
         dirs[d].reverse = d == 1 or L.reverse
         dirs[d].x, dirs[d].out, dirs[d].active, dirs[d].block_steps = x, out, active, Tb
         dirs[d].h, dirs[d].c = h + d * B * P, c + d * B * H if c != NULL else NULL
-        dirs[d].gates = scratch + d * size
-        dirs[d].h_new = scratch + d * size + Tb * B * L.gate_rows
-        dirs[d].cell = scratch + d * size + Tb * B * L.gate_rows + B * P
-        dirs[d].aux = scratch + d * size + Tb * B * L.gate_rows + B * P + B * H
+        _lay_scratch(&dirs[d], L, Tb, B, sizeof(floating), _aligned(scratch + d * size))
     if team and parallel:
         frnn_team_run(_direction_chunk_f32 if floating is float else _direction_chunk_f64, dirs, 2)
     else:

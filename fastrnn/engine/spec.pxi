@@ -31,15 +31,16 @@ cdef frnn_act _act(tuple entry) except *:
 
 cdef struct LayerSpec:
     int kind
+    int format                # the weights' format (FRNN_FMT_*): float (the layer's dtype), bfloat16 or int8
     bint reverse              # a one-direction layer that runs from its last step (ONNX "reverse", Keras go_backwards)
     bint reset_after          # GRU: linear before reset (torch's), else the reset is applied before W_hn
     Py_ssize_t num_directions, input_size, hidden_size, out_size, gates, gate_rows   # gate_rows = gates * H
     frnn_cell cell[2]         # per direction: activations, clip, coupled gates (src_c/fastrnn_kernels.h)
     # Weights per direction, packed in panels (src_c/fastrnn_kernels.h): the only copy the engine keeps.
-    void *w_ih[2]             # G gates x H units, K = input_size
-    void *w_hh[2]             # G gates x H units, K = out_size (GRU with the reset before: r, z only, 2 x H)
-    void *w_hn[2]             # GRU with the reset before: the n gate's, 1 x H, K = H; else NULL
-    void *w_hr[2]             # LSTM projection: 1 x P units, K = H; or NULL
+    frnn_mat w_ih[2]          # G gates x H units, K = input_size
+    frnn_mat w_hh[2]          # G gates x H units, K = out_size (GRU with the reset before: r, z only, 2 x H)
+    frnn_mat w_hn[2]          # GRU with the reset before: the n gate's, 1 x H, K = H; else panels NULL
+    frnn_mat w_hr[2]          # LSTM projection: 1 x P units, K = H; or panels NULL
     void *bias[2]             # (G*H) b_ih + b_hh (GRU linear before reset: b_hh of r, z only), or NULL
     void *b_hn[2]             # GRU's b_hn (H) with linear before reset, or NULL
     void *peep[2]             # LSTM peepholes (3H: i, f, o), or NULL
@@ -70,7 +71,13 @@ cdef struct Direction:
     void *h_new               # (B, P) the step's new h, while the step's units still read the old
     void *cell                # (B, H) LSTM cell output before the projection; GRU's r * h with the reset before
     void *aux                 # (B, H) GRU's z with the reset before
+    # bf16 / int8 weights: the rows their products read, converted once per phase (src_c/fastrnn_kernels.h)
+    void *x_conv              # (block_steps * B, I) the block's input rows (block order: see _convert_block)
+    float *x_scale            # their int8 scales
+    void *v_conv              # (B, max(P, H)) the rows of the step's current product: h, r * h or the cell output
+    float *v_scale
     # The phase being run, read by the chunk functions:
     int phase
     Py_ssize_t t0, t1, t, n   # block [t0, t1); step t with n active rows
     Py_ssize_t chunk_units    # units per chunk (whole panels)
+    frnn_rows rows            # what the phase's product reads (PHASE_STEP: h; CANDIDATE: r * h; PROJECTION: cell)

@@ -72,12 +72,12 @@ cdef class Stack:
         s, H, P = first.itemsize, first.spec.hidden_size, first.spec.out_size
         dtype = np.float32 if s == 4 else np.float64
         self.typenum = cnp.NPY_FLOAT32 if s == 4 else cnp.NPY_FLOAT64
-        for l in range(L):  # every buffer below is B rows of a layer's sizes
-            _size(B, _size(L, self.specs[l].gate_rows + 3 * self.specs[l].hidden_size + 2 * self.specs[l].out_size,
-                           "a layer's rows"), "Stack")
+        for l in range(L):  # every buffer below is B rows of a layer's sizes: no size product may wrap
+            _size(B, _size(L, self.specs[l].hidden_size + self.specs[l].out_size, "a layer's rows"), "Stack")
+            _scratch_bytes(&self.specs[l], 1, B, s)
         self.h = np.zeros((L, B, P), dtype)
         self.c = np.zeros((L, B, H), dtype) if first.spec.kind == KIND_LSTM else None
-        size = max([_direction_scratch(&self.specs[l], 1, B) for l in range(L)])
+        size = max([_direction_scratch(&self.specs[l], 1, B, s) for l in range(L)])
         scratch, between = np.empty(size, dtype), np.empty(B * P, dtype)
         self.work = (scratch, between)
         self.pbetween = _data(between, between.size, s, True, "between")
@@ -95,10 +95,7 @@ cdef class Stack:
             self.dirs[l].L, self.dirs[l].T, self.dirs[l].B, self.dirs[l].block_steps = spec, 1, B, 1
             self.dirs[l].h = <char *>ph + l * B * spec.out_size * s
             self.dirs[l].c = <char *>pc + l * B * spec.hidden_size * s if pc != NULL else NULL
-            self.dirs[l].gates = pscratch
-            self.dirs[l].h_new = <char *>pscratch + B * spec.gate_rows * s
-            self.dirs[l].cell = <char *>pscratch + (B * spec.gate_rows + B * spec.out_size) * s
-            self.dirs[l].aux = <char *>pscratch + (B * spec.gate_rows + B * spec.out_size + B * spec.hidden_size) * s
+            _lay_scratch(&self.dirs[l], spec, 1, B, s, _aligned(pscratch))
 
     def run(self, x, out):
         """Run the steps of x (T, B, input_size) into out (T, B, out_size), carrying the state.

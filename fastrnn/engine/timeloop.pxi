@@ -4,41 +4,42 @@
 # unit's arithmetic is the same whichever thread computes it, so the results do not depend on the threads.
 
 cdef void _step_units(floating *typed, const Direction *D, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
-    """Step D.t for its D.n active rows, units j0..j1 of H: the dot products with W_hh and the gate math, into
-    h_new (the cell output, before an LSTM projection; GRU with the reset before W_hn: z and r * h, for the
-    candidate phase). The old h is read whole by every unit, so it stays put."""
+    """Step D.t for its D.n active rows, units j0..j1 of H: the dot products of the old h (D.rows) with W_hh and
+    the gate math, into h_new (the cell output, before an LSTM projection; GRU with the reset before W_hn: z and
+    r * h, for the candidate phase). The old h is read whole by every unit, so it stays put."""
     cdef const LayerSpec *L = D.L
     cdef Py_ssize_t n = D.n, H = L.hidden_size, P = L.out_size, GH = L.gate_rows
     cdef const floating *g = <const floating *>D.gates + (D.t - D.t0) * D.B * GH
     cdef const floating *h = <const floating *>D.h
-    cdef const floating *w = <const floating *>L.w_hh[D.d]
+    cdef const frnn_mat *w = &L.w_hh[D.d]
     cdef const frnn_cell *cell = &L.cell[D.d]
     cdef floating *c
     if L.kind == KIND_LSTM:
         c = <floating *>D.c
-        _lstm_rec(n, H, j0, j1, P, w, h, g, GH, c, c, <floating *>(D.cell if L.w_hr[D.d] != NULL else D.h_new),
-                  cell, <const floating *>L.peep[D.d])
+        _lstm_rec(n, H, j0, j1, P, w, &D.rows, g, GH, c, c,
+                  <floating *>(D.cell if L.w_hr[D.d].panels != NULL else D.h_new), cell,
+                  <const floating *>L.peep[D.d])
     elif L.kind == KIND_GRU and L.reset_after:
-        _gru_rec(n, H, j0, j1, w, h, g, GH, <const floating *>L.b_hn[D.d], <floating *>D.h_new, cell)
+        _gru_rec(n, H, j0, j1, w, &D.rows, h, g, GH, <const floating *>L.b_hn[D.d], <floating *>D.h_new, cell)
     elif L.kind == KIND_GRU:
-        _gru_rz(n, H, j0, j1, w, h, g, GH, <floating *>D.aux, <floating *>D.cell, cell)
+        _gru_rz(n, H, j0, j1, w, &D.rows, h, g, GH, <floating *>D.aux, <floating *>D.cell, cell)
     else:
-        _dense(n, 1, H, j0, j1, P, w, h, P, g, GH, cell, <floating *>D.h_new, H)
+        _dense(n, 1, H, j0, j1, P, w, &D.rows, g, GH, cell, <floating *>D.h_new, H)
 
 
 cdef void _candidate_units(floating *typed, const Direction *D, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
-    """GRU with the reset before W_hn, step D.t, units j0..j1: n from (r * h) W_hn^T, then h' into h_new."""
+    """GRU with the reset before W_hn, step D.t, units j0..j1: n from (r * h) W_hn^T (r * h: D.rows), then h'."""
     cdef const LayerSpec *L = D.L
-    _gru_n(D.n, L.hidden_size, j0, j1, <const floating *>L.w_hn[D.d], <const floating *>D.cell,
+    _gru_n(D.n, L.hidden_size, j0, j1, &L.w_hn[D.d], &D.rows,
            <const floating *>D.gates + (D.t - D.t0) * D.B * L.gate_rows, L.gate_rows, <const floating *>D.aux,
            <const floating *>D.h, <floating *>D.h_new, &L.cell[D.d])
 
 
 cdef void _projection_units(floating *typed, const Direction *D, Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
-    """The LSTM projection of step D.t, outputs p0..p1 of P: h_new = cell W_hr^T."""
+    """The LSTM projection of step D.t, outputs p0..p1 of P: h_new = cell W_hr^T (the cell output: D.rows)."""
     cdef const LayerSpec *L = D.L
-    _dense(D.n, 1, L.out_size, p0, p1, L.hidden_size, <const floating *>L.w_hr[D.d], <const floating *>D.cell,
-           L.hidden_size, <const floating *>NULL, 0, <const frnn_cell *>NULL, <floating *>D.h_new, L.out_size)
+    _dense(D.n, 1, L.out_size, p0, p1, L.hidden_size, &L.w_hr[D.d], &D.rows, <const floating *>NULL, 0,
+           <const frnn_cell *>NULL, <floating *>D.h_new, L.out_size)
 
 
 cdef void _chunk(floating *typed, Direction *D, long i) noexcept nogil:
@@ -64,7 +65,17 @@ cdef void _chunk_f64(void *D, long i) noexcept nogil:
 
 
 cdef inline void _run_phase(floating *typed, Direction *D, int phase, bint split) noexcept nogil:
-    cdef Py_ssize_t units = D.L.out_size if phase == PHASE_PROJECTION else D.L.hidden_size
+    """One phase over every unit, after the rows its product reads are ready (converted once, by this thread, for
+    bf16 / int8 weights)."""
+    cdef const LayerSpec *L = D.L
+    cdef Py_ssize_t units = L.out_size if phase == PHASE_PROJECTION else L.hidden_size
+    if phase == PHASE_PROJECT:
+        if L.format != FRNN_FMT_FLOAT:
+            _convert_block(D)
+    elif phase == PHASE_STEP:
+        D.rows = _convert_rows(L.format, D.n, L.out_size, D.h, L.out_size, D.v_conv, D.v_scale)
+    else:  # the candidate reads r * h, the projection the cell output: both in D.cell
+        D.rows = _convert_rows(L.format, D.n, L.hidden_size, D.cell, L.hidden_size, D.v_conv, D.v_scale)
     D.phase = phase
     if split:
         frnn_team_run(_chunk_f32 if floating is float else _chunk_f64, D, (units + D.chunk_units - 1) // D.chunk_units)
@@ -91,7 +102,8 @@ cdef inline Py_ssize_t _chunk_units(Py_ssize_t units, Py_ssize_t itemsize) noexc
 cdef void _run_direction(floating *typed, Direction *D, bint split) noexcept nogil:
     """The whole sequence of one direction, block by block (reverse: from the last block, each backwards)."""
     cdef Py_ssize_t k, s, T = D.T, Tb = D.block_steps, blocks = (D.T + D.block_steps - 1) // D.block_steps
-    cdef bint reverse = D.reverse, projection = D.L.w_hr[D.d] != NULL, candidate = D.L.w_hn[D.d] != NULL
+    cdef bint reverse = D.reverse, projection = D.L.w_hr[D.d].panels != NULL
+    cdef bint candidate = D.L.w_hn[D.d].panels != NULL
     if split:
         D.chunk_units = _chunk_units(D.L.hidden_size, sizeof(floating))
     for k in range(blocks):
