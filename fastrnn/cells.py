@@ -24,7 +24,7 @@ class _CellBase(Module):
         self.config = RNNConfig(kind, True, self.input_size, self.hidden_size, bias=self.bias,
                                 nonlinearity=nonlinearity, **semantics)
         self.precision = check_precision(precision, self.dtype, self.config)
-        self.config.check_memory(self.dtype)
+        self.config.check_memory(self.dtype, self.precision)
         shapes = param_shapes(kind, self.input_size, self.hidden_size, 1, self.bias, False, 0, cell=True,
                               peepholes=self.config.peepholes)
         self._init_params(shapes, self.hidden_size, self.dtype)

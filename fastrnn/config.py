@@ -124,26 +124,38 @@ class RNNConfig:
         """Features per direction of the output and of h: proj_size, or hidden_size without a projection."""
         return self.proj_size or self.hidden_size
 
-    def weight_bytes(self, dtype=np.float32):
+    def weight_bytes(self, dtype=np.float32, precision=None):
         """Bytes a module of this configuration holds at least: its weights as the engine keeps them (matrices in
-        panels padded to 64-byte vectors of units, torch's biases, peepholes) and its bookkeeping per layer.
-        Closed form: it never loops over layers."""
+        panels of the precision's format, as src_c/dispatch.c's frnn_packed_bytes counts them, with int8's scale and
+        sum per row; torch's biases, peepholes), for bfloat16 and int8 also the float32 weights the module keeps for
+        state_dict, and its bookkeeping per layer. Closed form: it never loops over layers."""
         itemsize = np.dtype(dtype).itemsize
-        lanes = 64 // itemsize
-        padded = lambda units: -(-units // lanes) * lanes  # noqa: E731
+        reduced = precision in ("bfloat16", "int8")
+        lanes, k_group = (16, 2 if precision == "bfloat16" else 4) if reduced else (64 // itemsize, 1)
+
+        def panels(gates, units, K):  # frnn_packed_bytes: 64-byte groups of `lanes` units by k_group columns
+            nbytes = -(-units // lanes) * -(-K // k_group) * gates * 64
+            return nbytes + (8 * gates * units if precision == "int8" else 0)
+
         G, H, P = NUM_GATES[self.kind], self.hidden_size, self.out_size
         D, L = 2 if self.bidirectional else 1, 1 if self.cell else self.num_layers
-        vectors = 2 * G * H * self.bias + 3 * H * self.peepholes
-        first = padded(H) * G * (self.input_size + P) + vectors
-        rest = padded(H) * G * (D * P + P) + vectors
-        if self.proj_size:
-            first, rest = first + padded(P) * H, rest + padded(P) * H
-        return D * (first + (L - 1) * rest) * itemsize + D * L * _LAYER_BYTES
+        vectors = (2 * G * H * self.bias + 3 * H * self.peepholes) * itemsize
 
-    def check_memory(self, dtype=np.float32):
+        def direction(K):  # one direction of a layer whose input has K features
+            nbytes = panels(G, H, K) + panels(G, H, P) + (panels(1, P, H) if self.proj_size else 0) + vectors
+            if reduced:  # the float32 matrices, in torch's layout
+                nbytes += (G * H * (K + P) + (P * H if self.proj_size else 0)) * itemsize
+            return nbytes
+
+        return D * (direction(self.input_size) + (L - 1) * direction(D * P)) + D * L * _LAYER_BYTES
+
+    def check_memory(self, dtype=np.float32, precision=None):
         """ValueError, before anything is built, if a module of this configuration could not fit in this machine's
         memory (fastrnn._memory)."""
-        _memory.check(self.weight_bytes(dtype), lambda: (self, f"for its {np.dtype(dtype).name} weights"))
+        name = np.dtype(dtype).name
+        reduced = precision in ("bfloat16", "int8")
+        held = f"{precision} weights (and their {name} copy)" if reduced else f"{name} weights"
+        _memory.check(self.weight_bytes(dtype, precision), lambda: (self, f"for its {held}"))
 
     def as_dict(self):
         return dataclasses.asdict(self)

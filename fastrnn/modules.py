@@ -40,7 +40,7 @@ class _RNNBase(Module):
         self.config = RNNConfig(kind, False, self.input_size, self.hidden_size, self.num_layers, self.bidirectional,
                                 self.proj_size, self.bias, nonlinearity, **semantics)
         self.precision = check_precision(precision, self.dtype, self.config)
-        self.config.check_memory(self.dtype)  # before param_shapes loops over the layers
+        self.config.check_memory(self.dtype, self.precision)  # before param_shapes loops over the layers
         shapes = param_shapes(kind, self.input_size, self.hidden_size, self.num_layers, self.bias,
                               self.bidirectional, self.proj_size, peepholes=self.config.peepholes)
         self._init_params(shapes, self.hidden_size, self.dtype)

@@ -94,18 +94,36 @@ def test_config_checks_its_sizes():
     RNNConfig("LSTM", True, 9, 20, peepholes=True),
     RNNConfig("GRU", True, 3, 130),
 ], ids=str)
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_weight_bytes_is_a_lower_bound(config, dtype):
+@pytest.mark.parametrize("dtype,precision", [(np.float32, None), (np.float64, None), (np.float32, "bfloat16"),
+                                             (np.float32, "int8")], ids=["float32", "float64", "bfloat16", "int8"])
+def test_weight_bytes_is_a_lower_bound(config, dtype, precision):
     """What the check counts (without the bookkeeping per layer) is at most what a built module holds in arrays:
-    the engine's panels, biases and peepholes plus the module's torch-named vectors."""
-    module = config.build(dtype=dtype)
+    the engine's panels (of the precision's format, int8's scales and sums), biases and peepholes plus the
+    module's torch-named vectors, and for bfloat16 / int8 the float32 weights it keeps for state_dict."""
+    module = config.build(dtype=dtype, precision=precision)
     held = sum(a.nbytes for layer in module._layers for a in layer.arrays)
-    held += sum(v.nbytes for v in module._biases.values())
+    kept = {id(v): v for v in list(module._biases.values()) + list((module._pending or {}).values())}
+    assert (module._pending is not None) == (precision is not None)
+    held += sum(v.nbytes for v in kept.values())
     layers = 1 if config.cell else config.num_layers
-    counted = config.weight_bytes(dtype) - (2 if config.bidirectional else 1) * layers * 2048
+    counted = config.weight_bytes(dtype, precision) - (2 if config.bidirectional else 1) * layers * 2048
     assert 0 < counted <= held, (counted, held)
-    # and close to it: the engine's summed bias (and GRU's b_hn) is all that is not counted
-    assert held - counted <= (4 * config.hidden_size + 16) * np.dtype(dtype).itemsize * 2 * layers
+    # and close to it: the engine's summed bias (and GRU's b_hn) is all that is not counted, and the 64 bytes a
+    # panel of a tiny matrix (an RNN's 1 x 1) takes at least
+    slack = (4 * config.hidden_size + 16) * np.dtype(dtype).itemsize * 2 * layers
+    assert held - counted <= slack + 3 * 64 * 2 * layers, (counted, held)
+
+
+def test_reduced_weights_are_counted_in_their_format():
+    """int8 panels take a quarter of float32's (plus a scale and a sum per row), bfloat16 half; both modules keep
+    the float32 weights too, so they need more than a float32 module, and the refusal says so."""
+    config = RNNConfig("LSTM", False, 256, 512, 2)
+    f32, bf16, i8 = (config.weight_bytes(np.float32, p) for p in (None, "bfloat16", "int8"))
+    matrices = 4 * 512 * (256 + 512 + 512 + 512) * 4  # both layers' float32 matrices, unpadded
+    scales_and_sums = 4 * (4 * 512) * 8  # four matrices of 4 * 512 rows
+    assert bf16 == f32 + matrices // 2 and i8 == f32 + matrices // 4 + scales_and_sums
+    with pytest.raises(ValueError, match=r"needs at least .* for its int8 weights \(and their float32 copy\)"):
+        fastrnn.LSTM(10, 10**6, precision="int8")
 
 
 def test_the_bound_is_this_machine_memory(monkeypatch):
@@ -182,6 +200,26 @@ def test_find_rnns_and_load_refuse_claimed_huge_shapes(deadline):
     arrays = {"gru.weight_ih_l0": huge((3 * 2**20, 2**20)), "gru.weight_hh_l0": huge((3 * 2**20, 2**20))}
     refused(fastrnn.LoadError, r"state_dict: gru.weight_ih_l0: GRU\(input_size=1048576, hidden_size=1048576\b.*"
             + MEMORY, lambda: fastrnn.load(arrays))
+
+
+def test_load_counts_the_precision_asked_for(monkeypatch):
+    """fastrnn.load counts a file's weights in the dtype and precision asked for (a LoadError naming the key when
+    they would not fit); find_rnns, which cannot know them, in the one that needs least: an RNN with one hidden
+    unit pads its float32 panels sixteenfold, so its int8 weights fit where its float32 ones do not."""
+    rng = np.random.default_rng(0)
+    arrays = {"rnn.weight_ih_l0": rng.standard_normal((1, 4000)).astype(np.float32),
+              "rnn.weight_hh_l0": np.ones((1, 1), np.float32)}
+    config = RNNConfig("RNN", False, 4000, 1, bias=False)
+    f32, i8 = config.weight_bytes(np.float32), config.weight_bytes(np.float32, "int8")
+    assert i8 < f32
+    monkeypatch.setattr(_memory, "machine_memory", lambda: (i8 + f32) // 2)
+    (found,) = fastrnn.find_rnns(arrays)
+    assert found.problem is None and found.config == config
+    assert fastrnn.load(arrays, precision="int8").precision == "int8"
+    with pytest.raises(fastrnn.LoadError, match=r"rnn.weight_ih_l0: RNN\(input_size=4000.*float32 weights, more than"):
+        fastrnn.load(arrays)
+    with pytest.raises(fastrnn.LoadError, match=r"float64 weights, more than"):
+        fastrnn.load(arrays, dtype=np.float64, precision="float64")
 
 
 # ---- the engine: no size product wraps around --------------------------------------------------------------
