@@ -224,10 +224,11 @@ def test_load_counts_the_precision_asked_for(monkeypatch):
 
 # ---- the engine: no size product wraps around --------------------------------------------------------------
 
-def test_engine_size_products_are_checked(rng):
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_engine_size_products_are_checked(precision, rng):
     """The engine's entry points take sizes from their callers: a product that would wrap is an OverflowError, not a
-    small count that passes the buffer checks."""
-    module = fastrnn.LSTM(3, 5)
+    small count that passes the buffer checks (int8: the scratch also holds the converted rows)."""
+    module = fastrnn.LSTM(3, 5, precision=precision)
     module(np.zeros((1, 1, 3), np.float32))
     layer = module._layers[0]
     x, h, c = np.zeros((4, 3), np.float32), np.zeros((1, 4, 5), np.float32), np.zeros((1, 4, 5), np.float32)
@@ -239,8 +240,13 @@ def test_engine_size_products_are_checked(rng):
         layer.forward(x, -1, 4, False, h, c, out, scratch)
     with pytest.raises(OverflowError):
         layer.scratch_size(2, 2**62)
-    with pytest.raises(OverflowError):
-        _engine.pack(4, 2**61, 2, np.zeros((4, 2), np.float32))
+    for format in ("float", "bfloat16", "int8"):
+        with pytest.raises(OverflowError):
+            _engine.pack(4, 2**61, 2, np.zeros((4, 2), np.float32), format)
+        with pytest.raises(OverflowError):
+            _engine.pack(1, 2**31, 2**31, np.zeros((4, 2), np.float32), format)
     with pytest.raises(OverflowError):
         _engine.Stack([layer], 2**62)
+    with pytest.raises(ValueError, match="'scratch': holds"):  # a scratch one item short of what it counts
+        layer.forward(x, 1, 4, False, h, c, out, scratch[:-1])
     layer.forward(x, 1, 4, False, h, c, out, scratch)  # the same buffers, true sizes: runs
