@@ -99,6 +99,19 @@ def budget(request):
 def test_threads_share_one_module(name, budget, rng):
     options = dict(MODULES[name])
     module = make_module(options.pop("kind"), rng, np.float32, **options)
+    _share(module, name, rng)
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_threads_share_one_reduced_module(precision, budget, rng):
+    """bfloat16 / int8 weights: each call converts its rows into its own scratch, never into the shared weights."""
+    module = fastrnn.LSTM(12, 40, num_layers=2, bidirectional=True, precision=precision)
+    module.load_state_dict(make_module("LSTM", rng, input_size=12, hidden_size=40, num_layers=2,
+                                       bidirectional=True).state_dict())
+    _share(module, f"LSTM {precision}", rng)
+
+
+def _share(module, name, rng):
     work = [calls(rng, module, 6) for _ in range(THREADS)]
     serial = [[module(x, lengths=n) for x, n in mine] for mine in work]
     for round_ in range(3):
@@ -179,12 +192,14 @@ def test_thread_budget_changed_while_calls_run(rng):
             same(got, serial[i][j % len(work[i])], f"thread {i}, call {j}")
 
 
+@pytest.mark.parametrize("precision", ["float32", "int8"])
 @pytest.mark.parametrize("first", ["random", "loaded"])
-def test_first_calls_at_once(first, rng):
+def test_first_calls_at_once(first, precision, rng):
     """The weights are packed into the engine on first use (and, without load_state_dict, drawn at random then):
-    8 threads calling a new module at once all see one set of weights, the one it keeps."""
+    8 threads calling a new module at once all see one set of weights, the one it keeps (an int8 module also
+    keeps the float32 weights it packed: its state_dict is the one its calls ran)."""
     for attempt in range(5):
-        module = fastrnn.GRU(16, 96, num_layers=3)
+        module = fastrnn.GRU(16, 96, num_layers=3, precision=precision)
         if first == "loaded":
             module.load_state_dict(make_module("GRU", rng, input_size=16, hidden_size=96, num_layers=3).state_dict())
         x = randn(rng, (5, 2, 16))
@@ -192,21 +207,26 @@ def test_first_calls_at_once(first, rng):
         want = module(x)
         for i, got in enumerate(results):
             same(got, want, f"attempt {attempt}, thread {i}")
+        again = fastrnn.GRU(16, 96, num_layers=3, precision=precision)
+        again.load_state_dict(module.state_dict())
+        same(again(x), want, f"attempt {attempt}: a module given the state_dict")
 
 
-def test_a_load_during_the_first_pack_is_not_undone(rng):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "int8"])
+def test_a_load_during_the_first_pack_is_not_undone(precision, rng):
     """A call packing the weights it found (on first use) while another thread loads new ones: the load waits for
     the pack, and the module then runs what was loaded last. Interleaved by hand: the call's packing of layer 0 is
-    held until the load has finished or waited 0.5 s for it."""
+    held until the load has finished or waited 0.5 s for it. A bfloat16 / int8 module keeps the float32 weights it
+    packs (for state_dict): the pack must not put the old ones back either."""
     weights = [make_module("GRU", rng, np.float32, input_size=5, hidden_size=20, num_layers=2).state_dict()
                for _ in range(2)]
     x = randn(rng, (4, 2, 5))
     expected = []
     for sd in weights:
-        reference = fastrnn.GRU(5, 20, num_layers=2)
+        reference = fastrnn.GRU(5, 20, num_layers=2, precision=precision)
         reference.load_state_dict(sd)
         expected.append(reference(x))
-    module = fastrnn.GRU(5, 20, num_layers=2)
+    module = fastrnn.GRU(5, 20, num_layers=2, precision=precision)
     module.load_state_dict(weights[0])
     packing, loaded = threading.Event(), threading.Event()
     pack_layer = module._pack_layer
