@@ -18,7 +18,6 @@ from functools import partial
 import numpy as np
 
 from fastrnn import _modelfile
-from fastrnn._base import check_dtype
 from fastrnn._kinds import KIND_BY_GATES
 from fastrnn._readers import open_source
 from fastrnn._torch_names import PARAM, layer_index, param_shapes
@@ -71,6 +70,8 @@ def load(source, prefix=None, nonlinearity=None, batch_first=None, dtype=np.floa
     parameter names and shapes; any inconsistency is a LoadError naming the key. An ONNX node (or torch's chain of
     them) or a Keras layer gives its own configuration; prefix is then its node or layer name.
     """
+    from fastrnn._base import check_dtype  # here: reading files (load_state_dict, find_rnns) never needs the engine
+
     dtype = check_dtype(dtype)  # before the sizes are counted in it
     with open_source(source) as opened:
         if opened.rnns is not None:
