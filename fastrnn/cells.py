@@ -24,6 +24,7 @@ class _CellBase(Module):
         self.config = RNNConfig(kind, True, self.input_size, self.hidden_size, bias=self.bias,
                                 nonlinearity=nonlinearity, **semantics)
         self.precision = check_precision(precision, self.dtype, self.config)
+        self.config.check_memory(self.dtype, self.precision)
         shapes = param_shapes(kind, self.input_size, self.hidden_size, 1, self.bias, False, 0, cell=True,
                               peepholes=self.config.peepholes)
         self._init_params(shapes, self.hidden_size, self.dtype)
@@ -48,6 +49,7 @@ class _CellBase(Module):
             )
         unbatched = x.ndim == 1
         B = 1 if unbatched else x.shape[0]
+        self._check_call_memory(1, B, lambda: f"input of shape {x.shape}")
         H = self.hidden_size
         h = self._state(h0, h_name, (B, H), unbatched).reshape(1, B, H)
         c = self._state(c0, "c0", (B, H), unbatched).reshape(1, B, H) if self.config.kind == "LSTM" else None

@@ -11,13 +11,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastrnn import _memory
 from fastrnn import activations as _activations
-from fastrnn._kinds import check_nonlinearity, normalize
+from fastrnn._convert import check_int
+from fastrnn._kinds import NUM_GATES, check_nonlinearity, normalize
 
 # The cell's options beyond torch's (defaults = torch's cell), with the kinds that have them.
 SEMANTICS = {"activations": None, "clip": None, "peepholes": False, "input_forget": False,
              "linear_before_reset": True, "reverse": False}
 _ONLY = {"peepholes": "LSTM", "input_forget": "LSTM", "linear_before_reset": "GRU"}
+# The deepest stack accepted. Far beyond any trained model; a deeper one is a mistake, and building it would take
+# minutes of Python per million layers (parameter names, then one engine layer each) before failing for memory.
+MAX_LAYERS = 1 << 16
+# Bytes the module and the engine keep per layer and direction beyond the weights' values (the engine's Layer, its
+# arrays, the parameter names): about 3.7 KB measured (LSTM(1, 1, num_layers=20000)); the lower bound counted.
+_LAYER_BYTES = 2048
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,15 @@ class RNNConfig:
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
         set_("kind", normalize(self.kind))
+        for name, minimum in (("input_size", 1), ("hidden_size", 1), ("num_layers", 1), ("proj_size", 0)):
+            set_(name, check_int(name, getattr(self, name), minimum))
+        if self.num_layers > MAX_LAYERS:
+            raise ValueError(f"num_layers: expected at most {MAX_LAYERS}, got {self.num_layers}")
+        if self.proj_size and (self.kind != "LSTM" or self.cell):
+            raise ValueError(f"proj_size: only an LSTM (not a cell) has a projection, got {self.proj_size} for "
+                             f"{self.kind}{'Cell' if self.cell else ''}")
+        if self.proj_size >= self.hidden_size:
+            raise ValueError(f"proj_size: must be smaller than hidden_size ({self.hidden_size}), got {self.proj_size}")
         check_nonlinearity(self.nonlinearity)
         for name, kind in _ONLY.items():
             if getattr(self, name) != SEMANTICS[name] and self.kind != kind:
@@ -106,6 +123,39 @@ class RNNConfig:
     def out_size(self):
         """Features per direction of the output and of h: proj_size, or hidden_size without a projection."""
         return self.proj_size or self.hidden_size
+
+    def weight_bytes(self, dtype=np.float32, precision=None):
+        """Bytes a module of this configuration holds at least: its weights as the engine keeps them (matrices in
+        panels of the precision's format, as src_c/dispatch.c's frnn_packed_bytes counts them, with int8's scale and
+        sum per row; torch's biases, peepholes), for bfloat16 and int8 also the float32 weights the module keeps for
+        state_dict, and its bookkeeping per layer. Closed form: it never loops over layers."""
+        itemsize = np.dtype(dtype).itemsize
+        reduced = precision in ("bfloat16", "int8")
+        lanes, k_group = (16, 2 if precision == "bfloat16" else 4) if reduced else (64 // itemsize, 1)
+
+        def panels(gates, units, K):  # frnn_packed_bytes: 64-byte groups of `lanes` units by k_group columns
+            nbytes = -(-units // lanes) * -(-K // k_group) * gates * 64
+            return nbytes + (8 * gates * units if precision == "int8" else 0)
+
+        G, H, P = NUM_GATES[self.kind], self.hidden_size, self.out_size
+        D, L = 2 if self.bidirectional else 1, 1 if self.cell else self.num_layers
+        vectors = (2 * G * H * self.bias + 3 * H * self.peepholes) * itemsize
+
+        def direction(K):  # one direction of a layer whose input has K features
+            nbytes = panels(G, H, K) + panels(G, H, P) + (panels(1, P, H) if self.proj_size else 0) + vectors
+            if reduced:  # the float32 matrices, in torch's layout
+                nbytes += (G * H * (K + P) + (P * H if self.proj_size else 0)) * itemsize
+            return nbytes
+
+        return D * (direction(self.input_size) + (L - 1) * direction(D * P)) + D * L * _LAYER_BYTES
+
+    def check_memory(self, dtype=np.float32, precision=None):
+        """ValueError, before anything is built, if a module of this configuration could not fit in this machine's
+        memory (fastrnn._memory)."""
+        name = np.dtype(dtype).name
+        reduced = precision in ("bfloat16", "int8")
+        held = f"{precision} weights (and their {name} copy)" if reduced else f"{name} weights"
+        _memory.check(self.weight_bytes(dtype, precision), lambda: (self, f"for its {held}"))
 
     def as_dict(self):
         return dataclasses.asdict(self)

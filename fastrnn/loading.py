@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -69,6 +70,9 @@ def load(source, prefix=None, nonlinearity=None, batch_first=None, dtype=np.floa
     parameter names and shapes; any inconsistency is a LoadError naming the key. An ONNX node (or torch's chain of
     them) or a Keras layer gives its own configuration; prefix is then its node or layer name.
     """
+    from fastrnn._base import check_dtype  # here: reading files (load_state_dict, find_rnns) never needs the engine
+
+    dtype = check_dtype(dtype)  # before the sizes are counted in it
     with open_source(source) as opened:
         if opened.rnns is not None:
             return _modelfile.load(opened, prefix, nonlinearity, batch_first, dtype, precision)
@@ -81,7 +85,7 @@ def load(source, prefix=None, nonlinearity=None, batch_first=None, dtype=np.floa
             raise LoadError(f"{where}: no RNN/LSTM/GRU weights found (looked for torch names such as "
                             f"'weight_ih_l0' or a cell's 'weight_ih'); keys: {shown or 'none'}")
         prefix = resolve_prefix(groups, prefix, where, opened.shapes)
-        config = _infer(prefix, groups[prefix], opened.shapes, where)
+        config = _infer(prefix, groups[prefix], opened.shapes, where, dtype, precision)
         module = config.build(nonlinearity, batch_first, dtype, precision=precision)
         from_file = opened.format != "mapping"  # a mapping's arrays are the caller's: never adopt those
 
@@ -170,8 +174,10 @@ def _describe(prefix, names, shapes):
         return f"unusable ({exc})"
 
 
-def _infer(prefix, names, shapes, where):
-    """The configuration that explains exactly these parameter names and shapes, or a LoadError naming a key."""
+def _infer(prefix, names, shapes, where, dtype=None, precision=None):
+    """The configuration that explains exactly these parameter names and shapes, or a LoadError naming a key; also
+    if a module of it could not fit in this machine's memory with `dtype` and `precision` (dtype None: in none of
+    the precisions, as find_rnns cannot know which one will be asked for)."""
     local = {name: shapes[prefix + name] for name in names}
 
     def fail(name, problem):
@@ -209,9 +215,15 @@ def _infer(prefix, names, shapes, where):
     peepholes = ("weight_p" + sfx) in local
     if peepholes and kind != "LSTM":
         fail("weight_p" + sfx, f"peephole weights, but the gates say {kind}")
-    config = RNNConfig(kind, cell, input_size, hidden_size, max(layers) + 1 if layers else 1,
-                       any(n.endswith("_reverse") for n in local), proj_size, ("bias_ih" + sfx) in local,
-                       peepholes=peepholes)
+    try:  # sizes a module refuses (a stack deeper than MAX_LAYERS, weights larger than this machine's memory)
+        config = RNNConfig(kind, cell, input_size, hidden_size, max(layers) + 1 if layers else 1,
+                           any(n.endswith("_reverse") for n in local), proj_size, ("bias_ih" + sfx) in local,
+                           peepholes=peepholes)
+        if dtype is None:  # the precision that needs least (a tiny hidden_size pads float32 panels the most)
+            dtype, precision = np.float32, min((None, "bfloat16", "int8"), key=partial(config.weight_bytes, np.float32))
+        config.check_memory(dtype, precision)
+    except ValueError as exc:
+        fail("weight_ih" + sfx, str(exc))
     expected = param_shapes(kind, config.input_size, hidden_size, config.num_layers, config.bias,
                             config.bidirectional, proj_size, cell=cell, peepholes=peepholes)
     for name in local:

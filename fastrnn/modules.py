@@ -40,6 +40,7 @@ class _RNNBase(Module):
         self.config = RNNConfig(kind, False, self.input_size, self.hidden_size, self.num_layers, self.bidirectional,
                                 self.proj_size, self.bias, nonlinearity, **semantics)
         self.precision = check_precision(precision, self.dtype, self.config)
+        self.config.check_memory(self.dtype, self.precision)  # before param_shapes loops over the layers
         shapes = param_shapes(kind, self.input_size, self.hidden_size, self.num_layers, self.bias,
                               self.bidirectional, self.proj_size, peepholes=self.config.peepholes)
         self._init_params(shapes, self.hidden_size, self.dtype)
@@ -123,7 +124,7 @@ class _RNNBase(Module):
             raise ValueError(f"input: expected a 3-D (batched) or 2-D (unbatched) array, got shape {x.shape}")
         if x.shape[-1] != self.input_size:
             raise ValueError(f"input: expected last dimension input_size={self.input_size}, got shape {x.shape}")
-        unbatched = x.ndim == 2
+        unbatched, input_shape = x.ndim == 2, x.shape
         if unbatched:
             if lengths is not None:
                 raise ValueError("lengths: not supported for unbatched (2-D) input; add a batch dimension")
@@ -131,6 +132,7 @@ class _RNNBase(Module):
         B, T = (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
         if T == 0:
             raise ValueError(f"input: the sequence length must be at least 1, got shape {x.shape}")
+        self._check_call_memory(T, B, lambda: f"input of shape {input_shape}")
         return x, T, B, unbatched
 
     def _run_layers(self, rows, T, B, h_n, c_n, active):

@@ -9,9 +9,13 @@ one call or in chunks of any sizes (a gemm's rounding can depend on how many row
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from fastrnn import _memory
 from fastrnn._convert import check_int, lstm_state_pair, to_numpy
+from fastrnn._kinds import NUM_GATES
 
 
 class Stream:
@@ -33,6 +37,11 @@ class Stream:
                 f"produce the first output; call the module on the full sequence"
             )
         self.batch_size = check_int("batch_size", batch_size, 1, wrong_type=ValueError)
+        layers, H, P = 1 if config.cell else config.num_layers, config.hidden_size, config.out_size
+        # h (and c) of every layer; one step's gate rows and new h
+        state = self.batch_size * (layers * (P + H * (config.kind == "LSTM")) + NUM_GATES[config.kind] * H + P)
+        _memory.check(state * np.dtype(dtype).itemsize, lambda: (
+            f"batch_size={self.batch_size}", f"for the state and work buffers of a stream of {config}"))
         self._config = config
         self._cell = config.cell
         self._lstm = config.kind == "LSTM"
@@ -101,7 +110,10 @@ class Stream:
         x = chunk if type(chunk) is np.ndarray and chunk.dtype.kind in "fiu" else to_numpy(chunk, "chunk")
         plan = self._plans.get(x.shape)
         if plan is None:
-            plan = self._plans[x.shape] = self._plan(x.shape)
+            plan = self._plan(x.shape)
+            _memory.check(math.prod(plan[1]) * self._dtype.itemsize,
+                          lambda: (f"chunk of shape {x.shape}", "for its output"), MemoryError)
+            self._plans[x.shape] = plan
             if plan[0]:
                 self._direct[x.shape] = plan[1]
         direct, result_shape = plan

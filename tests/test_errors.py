@@ -174,14 +174,14 @@ def test_dropout_accepted_and_ignored(rng, seed):
 def test_load_state_dict_missing_key_names_it():
     sd = _lstm().state_dict()
     del sd["bias_hh_l1"]
-    with pytest.raises(KeyError, match=r"missing.*bias_hh_l1"):
+    with pytest.raises(fastrnn.LoadError, match=r"missing keys: 'bias_hh_l1'"):
         _lstm().load_state_dict(sd)
 
 
 def test_load_state_dict_unexpected_key_names_it():
     sd = _lstm().state_dict()
     sd["weight_hr_l0"] = np.zeros((2, 4))
-    with pytest.raises(KeyError, match=r"unexpected.*weight_hr_l0"):
+    with pytest.raises(fastrnn.LoadError, match=r"unexpected keys: 'weight_hr_l0'"):
         _lstm().load_state_dict(sd)
 
 
@@ -189,16 +189,101 @@ def test_load_state_dict_unexpected_key_names_it():
 def test_load_state_dict_wrong_shape_names_key_and_shapes(strict):
     sd = _lstm().state_dict()
     sd["weight_hh_l1"] = np.zeros((16, 5))
-    with pytest.raises(ValueError, match=r"weight_hh_l1.*\(16, 4\).*\(16, 5\)"):
+    with pytest.raises(fastrnn.LoadError, match=r"'weight_hh_l1': expected shape \(16, 4\), got \(16, 5\)"):
         _lstm().load_state_dict(sd, strict=strict)
 
 
 def test_load_state_dict_bad_values():
-    with pytest.raises(TypeError, match="state_dict"):
+    with pytest.raises(TypeError, match="state_dict: expected a mapping") as info:
         _lstm().load_state_dict([("weight_ih_l0", np.zeros((16, 3)))])
+    assert not isinstance(info.value, fastrnn.LoadError)  # a wrong argument, not unusable weights
     sd = _lstm().state_dict()
     sd["bias_ih_l0"] = "sixteen"
-    with pytest.raises(TypeError, match="bias_ih_l0"):
+    with pytest.raises(fastrnn.LoadError, match=r"'bias_ih_l0': expected an array of real numbers, got dtype <U7"):
+        _lstm().load_state_dict(sd)
+
+
+def _every_problem():
+    """A state_dict for _lstm() with two missing keys, two unexpected ones, two wrong shapes and three values that
+    are not arrays of real numbers."""
+    sd = _lstm().state_dict()
+    del sd["bias_hh_l1"], sd["weight_ih_l1"]
+    sd["weight_hr_l0"], sd["encoder.weight_ih_l0"] = np.zeros((2, 4)), np.zeros((16, 3))
+    sd["weight_hh_l1"], sd["bias_ih_l0"] = np.zeros((16, 5)), np.zeros(15)
+    sd["weight_hh_l0"], sd["bias_hh_l0"] = np.zeros((16, 4), complex), np.zeros(16, bool)
+    sd["bias_ih_l1"] = "sixteen"
+    return sd
+
+
+KEY_PROBLEMS = ["missing keys: 'weight_ih_l1', 'bias_hh_l1'", "unexpected keys: 'weight_hr_l0', 'encoder.weight_ih_l0'"]
+VALUE_PROBLEMS = ["'weight_hh_l0': expected an array of real numbers, got dtype complex128",  # in torch's order
+                  "'bias_ih_l0': expected shape (16,), got (15,)",
+                  "'bias_hh_l0': expected an array of real numbers, got dtype bool",
+                  "'weight_hh_l1': expected shape (16, 4), got (16, 5)",
+                  "'bias_ih_l1': expected an array of real numbers, got dtype <U7"]
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_load_state_dict_reports_every_problem_at_once(strict):
+    """One LoadError for the call, listing every problem (strict=False: only the values, as torch does), naming the
+    module; the message is printed as it is, not in KeyError's quotes."""
+    module = _lstm()
+    with pytest.raises(fastrnn.LoadError) as info:
+        module.load_state_dict(_every_problem(), strict=strict)
+    error = info.value
+    expected = (KEY_PROBLEMS if strict else []) + VALUE_PROBLEMS
+    assert error.problems == expected
+    assert str(error) == (f"Error loading state_dict into LSTM(3, 4, num_layers=2), {len(expected)} problems:\n"
+                          + "\n".join("  " + p for p in expected))
+    assert isinstance(error, fastrnn.StateDictError) and error.module == "LSTM(3, 4, num_layers=2)"
+
+
+def test_load_state_dict_one_problem_says_so():
+    sd = fastrnn.GRUCell(3, 5).state_dict()
+    sd["weight_hh"] = np.zeros((15, 4))
+    with pytest.raises(fastrnn.LoadError) as info:
+        fastrnn.GRUCell(3, 5).load_state_dict(sd)
+    assert str(info.value) == ("Error loading state_dict into GRUCell(3, 5), 1 problem:\n"
+                               "  'weight_hh': expected shape (15, 5), got (15, 4)")
+
+
+@pytest.mark.parametrize("caught", [fastrnn.LoadError, fastrnn.StateDictError, ValueError, KeyError, TypeError])
+@pytest.mark.parametrize("problem", ["missing", "shape", "dtype"])
+def test_load_state_dict_error_is_caught_by_old_except_clauses(caught, problem):
+    """KeyError (keys), ValueError (shapes) and TypeError (values) were load_state_dict's exceptions before the
+    LoadError that lists every problem: clauses written for any of them still catch every problem."""
+    sd = _lstm().state_dict()
+    if problem == "missing":
+        del sd["weight_ih_l0"]
+    elif problem == "shape":
+        sd["weight_ih_l0"] = np.zeros((3, 16))
+    else:
+        sd["weight_ih_l0"] = [["a"] * 3] * 16
+    try:
+        _lstm().load_state_dict(sd)
+    except caught as exc:
+        assert "'weight_ih_l0'" in str(exc)
+    else:
+        pytest.fail("no error")
+
+
+def test_load_state_dict_error_pickles():
+    """A worker process's error (fastrnn.dask) reaches the client whole."""
+    import pickle
+
+    with pytest.raises(fastrnn.LoadError) as info:
+        _lstm().load_state_dict(_every_problem())
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is fastrnn.StateDictError and str(copy) == str(info.value)
+    assert copy.problems == info.value.problems and copy.module == info.value.module
+
+
+def test_load_state_dict_complex_tensor_is_a_problem():
+    torch = pytest.importorskip("torch")
+    sd = {k: torch.from_numpy(v) for k, v in _lstm().state_dict().items()}
+    sd["bias_hh_l1"] = torch.zeros(16, dtype=torch.complex64)
+    with pytest.raises(fastrnn.LoadError, match=r"'bias_hh_l1': expected a real-valued array, got a tensor of dtype "
+                                                r"torch.complex64"):
         _lstm().load_state_dict(sd)
 
 
@@ -418,3 +503,53 @@ def test_modules_copy_and_pickle(how, rng, seed):
     x = randn(rng, (4, 2, 3))
     assert np.array_equal(m2(x)[0], m(x)[0])
     assert list(m2.state_dict()) == list(m.state_dict())
+
+
+# ---- the README's "Errors" table, one example of each case it lists -------------------------------------------
+
+def _readme_examples():
+    lstm = lambda **kw: fastrnn.LSTM(3, 4, **kw)  # noqa: E731
+    x = np.zeros((5, 2, 3), np.float32)
+    sd = lstm().state_dict()
+    return [
+        (fastrnn.LoadError, lambda: fastrnn.load("/nonexistent/model.pt")),
+        (fastrnn.LoadError, lambda: fastrnn.load({"encoder.weight": np.zeros((2, 2))})),
+        (fastrnn.LoadError, lambda: fastrnn.load({**sd, "bias_ih_l0": np.zeros(16, bool)})),
+        (fastrnn.StateDictError, lambda: lstm().load_state_dict({})),
+        (fastrnn.StateDictError, lambda: lstm().load_state_dict({**sd, "weight_ih_l0": np.zeros((3, 16))})),
+        (ValueError, lambda: lstm()(np.zeros((5, 2, 4), np.float32))),
+        (ValueError, lambda: lstm()(x, (np.zeros((1, 3, 4)), np.zeros((1, 2, 4))))),
+        (ValueError, lambda: lstm()(x, lengths=[6, 1])),
+        (ValueError, lambda: lstm(dropout=2)),
+        (ValueError, lambda: fastrnn.RNN(3, 4, nonlinearity="gelu")),
+        (ValueError, lambda: lstm(clip=-1)),
+        (ValueError, lambda: lstm(precision="float16")),
+        (ValueError, lambda: lstm(dtype=np.float64, precision="int8")),
+        (ValueError, lambda: lstm(activations=[np.tanh] * 3, precision="bfloat16")),
+        (ValueError, lambda: fastrnn.GRU(3, 4, num_layers=70000)),
+        (ValueError, lambda: fastrnn.GRU(3, 10**12)),
+        (ValueError, lambda: fastrnn.set_num_threads("2")),
+        (ValueError, lambda: lstm().stream(batch_size=0)),
+        (ValueError, lambda: lstm(bidirectional=True).stream()),
+        (ValueError, lambda: lstm(reverse=True).stream()),
+        (ValueError, lambda: lstm().stream(2)(x, out=np.zeros((5, 2, 5), np.float32))),
+        (TypeError, lambda: lstm()("abc")),
+        (TypeError, lambda: lstm()(x, lengths=["a", "b"])),
+        (TypeError, lambda: fastrnn.LSTM(3.0, 4)),
+        (TypeError, lambda: lstm(dtype=np.float16)),
+        (TypeError, lambda: lstm()(x, np.zeros((1, 2, 4)))),
+        (TypeError, lambda: lstm().load_state_dict([("weight_ih_l0", np.zeros((16, 3)))])),
+        (TypeError, lambda: fastrnn.load(sd, prefix=3)),
+        (TypeError, lambda: lstm(activations=[1, 2, 3])),
+        (MemoryError, lambda: lstm()(np.broadcast_to(np.zeros((1, 1, 3), np.float32), (10**7, 10**6, 3)))),
+        (AttributeError, lambda: setattr(lstm(), "weight_ih_l0", np.zeros((16, 3)))),
+    ]
+
+
+@pytest.mark.parametrize("error,call", _readme_examples())
+def test_readme_error_table(error, call):
+    with pytest.raises(error) as info:
+        call()
+    # the exact class the table names (a LoadError where it says LoadError, not just a ValueError)
+    assert type(info.value) is error or (error is fastrnn.LoadError and isinstance(info.value, error)
+                                         and not isinstance(info.value, fastrnn.StateDictError)), type(info.value)

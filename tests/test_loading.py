@@ -280,6 +280,15 @@ def test_inconsistent_weights_name_the_key(tmp_path, case, pattern):
         fastrnn.load(path)
 
 
+@pytest.mark.parametrize("bad", [np.zeros(16, bool), np.zeros(16, complex), np.array(["1"] * 16)], ids=str)
+def test_mapping_with_non_numeric_weights_is_a_load_error(bad):
+    """Weights that are not real numbers are unusable weights, as from a file: a LoadError naming the key."""
+    sd = {k: v.numpy() for k, v in make("lstm_nobias")[0].state_dict().items()}
+    sd["bias_ih_l0"], sd["bias_hh_l0"] = bad, np.zeros(16, np.float32)
+    with pytest.raises(LoadError, match=r"state_dict\['bias_ih_l0'\]: expected an array of real numbers, got dtype"):
+        fastrnn.load(sd)
+
+
 def test_keyword_checks(tmp_path):
     lstm, _ = make("lstm_nobias")
     with pytest.raises(ValueError, match="nonlinearity: only an RNN"):

@@ -1,5 +1,26 @@
 # ---- Raw pointers into the caller's arrays, checked so the engine can never read or write out of bounds ----
 
+cdef extern from *:
+    """
+    static inline int frnn_mul_overflows(Py_ssize_t a, Py_ssize_t b, Py_ssize_t *product)
+    {
+        return __builtin_mul_overflow(a, b, product);
+    }
+    """
+    bint frnn_mul_overflows(Py_ssize_t a, Py_ssize_t b, Py_ssize_t *product) nogil
+
+
+cdef Py_ssize_t _size(Py_ssize_t a, Py_ssize_t b, str what) except -1:
+    """a * b items of `what`: sizes come from callers, so no product of them may wrap around (a wrapped count
+    would pass the checks below and let a kernel run past a buffer)."""
+    cdef Py_ssize_t product
+    if a < 0 or b < 0:
+        raise ValueError(f"{what}: negative size {a} x {b}")
+    if frnn_mul_overflows(a, b, &product):
+        raise OverflowError(f"{what}: {a} x {b} items is more than any buffer can hold")
+    return product
+
+
 cdef void *_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint writable, str name) except NULL:
     """Pointer to the data of a C-contiguous buffer holding at least `count` items of `itemsize`.
 
@@ -14,7 +35,7 @@ cdef void *_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint writable,
         if (cnp.PyArray_TYPE(arr) == (cnp.NPY_FLOAT32 if itemsize == 4 else cnp.NPY_FLOAT64)
                 and cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)
                 and cnp.PyArray_ISNOTSWAPPED(arr) and (not writable or cnp.PyArray_ISWRITEABLE(arr))
-                and cnp.PyArray_NBYTES(arr) >= count * itemsize):
+                and cnp.PyArray_NBYTES(arr) >= _size(count, itemsize, name)):
             return cnp.PyArray_DATA(arr)
     return _buffer_data(a, count, itemsize, writable, name)
 
@@ -28,7 +49,7 @@ cdef void *_buffer_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint wr
         fmt = fmt[len(fmt) - 1:]
         if view.itemsize != itemsize or fmt not in (b'f', b'd'):
             raise TypeError(f"engine buffer {name!r}: expected {itemsize}-byte floats, got format {fmt!r}")
-        if view.len < count * itemsize:
+        if view.len < _size(count, itemsize, name):
             raise ValueError(f"engine buffer {name!r}: holds {view.len // itemsize} items, needs {count}")
         return view.buf
     finally:

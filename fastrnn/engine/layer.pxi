@@ -24,6 +24,9 @@ def pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, str format="float"):
         raise ValueError(f"pack: format must be one of {sorted(FORMATS)}, got {format!r}")
     cdef int code = FORMATS[format]
     cdef Py_ssize_t itemsize = w.dtype.itemsize
+    # The panels' bytes, in any format, are at most 8 x G x (H + 64) x (K + 4) (whole vectors of units, whole groups
+    # of k): that product cannot wrap, nor then G * H * K below.
+    _size(_size(_size(G, H + 64, "pack"), K + 4, "pack"), 8, "pack")
     if w.shape != (G * H, K):
         raise ValueError(f"pack: expected a ({G * H}, {K}) matrix, got shape {w.shape}")
     if code != FRNN_FMT_FLOAT and itemsize != 4:
@@ -154,9 +157,15 @@ cdef class Layer:
         """Items of scratch `forward` needs for T steps of B rows (at least 1); bounded whatever T is."""
         return self._scratch_size(T, B)
 
-    cdef Py_ssize_t _scratch_size(self, Py_ssize_t T, Py_ssize_t B):
-        # each direction its own, since the two may run at once
-        return max(1, self.spec.num_directions * _direction_scratch(&self.spec, max(T, 1), max(B, 1), self.itemsize))
+    cdef Py_ssize_t _scratch_size(self, Py_ssize_t T, Py_ssize_t B) except -1:
+        return self._scratch_for(_block_steps(&self.spec, max(T, 1), max(B, 1), self.itemsize), max(B, 1))
+
+    cdef Py_ssize_t _scratch_for(self, Py_ssize_t Tb, Py_ssize_t B) except -1:
+        """Items of scratch for blocks of Tb steps of B rows: each direction its own, since the two may run at once.
+        The products are checked: B comes from the caller."""
+        cdef const LayerSpec *L = &self.spec
+        _size(L.num_directions, _scratch_bytes(L, Tb, B, self.itemsize), "scratch")
+        return max(1, L.num_directions * _direction_scratch(L, Tb, B, self.itemsize))
 
     def forward(self, x, Py_ssize_t T, Py_ssize_t B, bint batch_first, h, c, out, scratch, active=None):
         """Run the layer over a whole sequence; see fastrnn/_engine.pyx for the layouts.
@@ -165,17 +174,16 @@ cdef class Layer:
         state; out (T*B, D*P) receives the output; scratch (scratch_size(T, B) items) is work space; active (T,)
         intp or None: rows alive at each step, rows sorted by decreasing length.
         """
-        cdef Py_ssize_t D = self.spec.num_directions, s = self.itemsize, rows = T * B
-        cdef Py_ssize_t H = self.spec.hidden_size, P = self.spec.out_size
-        if T < 0 or B < 0:
-            raise ValueError("T and B must be non-negative")
+        cdef Py_ssize_t D = self.spec.num_directions, s = self.itemsize, rows = _size(T, B, "T x B rows")
+        cdef Py_ssize_t H = self.spec.hidden_size, P = self.spec.out_size, Tb
         if rows == 0:
             return
-        cdef void *px = _data(x, rows * self.spec.input_size, s, False, "x")
-        cdef void *ph = _data(h, D * B * P, s, True, "h")
-        cdef void *pc = _data(c, D * B * H, s, True, "c") if self.spec.kind == KIND_LSTM else NULL
-        cdef void *po = _data(out, rows * D * P, s, True, "out")
-        cdef void *pscr = _data(scratch, self._scratch_size(T, B), s, True, "scratch")
+        cdef void *px = _data(x, _size(rows, self.spec.input_size, "x"), s, False, "x")
+        cdef void *ph = _data(h, _size(_size(D, B, "h"), P, "h"), s, True, "h")
+        cdef void *pc = _data(c, _size(_size(D, B, "c"), H, "c"), s, True, "c") if self.spec.kind == KIND_LSTM else NULL
+        cdef void *po = _data(out, _size(rows, D * P, "out"), s, True, "out")
+        Tb = _block_steps(&self.spec, T, B, s)  # read once: the scratch is checked for this block size and run with it
+        cdef void *pscr = _data(scratch, self._scratch_for(Tb, B), s, True, "scratch")
         cdef const Py_ssize_t[::1] act
         cdef const Py_ssize_t *pa = NULL
         if active is not None:
@@ -184,11 +192,11 @@ cdef class Layer:
             pa = &act[0]
         if s == 4:
             with nogil:
-                _run_layer(&self.spec, T, B, batch_first, <float *>px, <float *>ph, <float *>pc, <float *>po,
+                _run_layer(&self.spec, T, B, Tb, batch_first, <float *>px, <float *>ph, <float *>pc, <float *>po,
                            <float *>pscr, pa)
         else:
             with nogil:
-                _run_layer(&self.spec, T, B, batch_first, <double *>px, <double *>ph, <double *>pc, <double *>po,
+                _run_layer(&self.spec, T, B, Tb, batch_first, <double *>px, <double *>ph, <double *>pc, <double *>po,
                            <double *>pscr, pa)
 
 

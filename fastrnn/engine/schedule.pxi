@@ -6,7 +6,7 @@
 
 cdef inline Py_ssize_t _block_steps(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, Py_ssize_t itemsize) nogil:
     """Timesteps whose input projection a direction computes at once (tuning block_bytes of gate rows)."""
-    return max(1, min(T, <Py_ssize_t>(_tuning.block_bytes / (B * L.gate_rows * itemsize))))
+    return max(1, <Py_ssize_t>min(<double>T, _tuning.block_bytes / (<double>B * L.gate_rows * itemsize)))
 
 
 cdef inline Py_ssize_t _segment(Py_ssize_t *end, Py_ssize_t bytes) noexcept nogil:
@@ -21,7 +21,7 @@ cdef Py_ssize_t _lay_scratch(Direction *D, const LayerSpec *L, Py_ssize_t Tb, Py
     """One direction's work space from `base`: the block's gate rows, the new h, the cell output of a projection
     (or GRU's r * h and z with the reset before W_hn), and for bf16 / int8 weights the converted rows of the
     block's input and of one step's product. Points D's buffers there (D may be NULL: only the size); returns
-    its bytes."""
+    its bytes. Unchecked: callers size it through _scratch_bytes first."""
     cdef Py_ssize_t at = 0
     cdef bint cell = L.w_hr[0].panels != NULL or L.w_hn[0].panels != NULL
     cdef Py_ssize_t f = L.format, widest = max(L.out_size, L.hidden_size)
@@ -40,10 +40,21 @@ cdef Py_ssize_t _lay_scratch(Direction *D, const LayerSpec *L, Py_ssize_t Tb, Py
     return at
 
 
-cdef inline Py_ssize_t _direction_scratch(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B,
-                                          Py_ssize_t itemsize) nogil:
-    """Items of scratch one direction needs for T steps of B rows (64-byte aligned segments: 63 bytes of slack)."""
-    cdef Py_ssize_t bytes = _lay_scratch(NULL, L, _block_steps(L, T, B, itemsize), B, itemsize, NULL) + 63
+cdef Py_ssize_t _scratch_bytes(const LayerSpec *L, Py_ssize_t Tb, Py_ssize_t B, Py_ssize_t s) except -1:
+    """A bound on one direction's scratch bytes (_lay_scratch), its products checked: B and Tb come from callers,
+    and a wrapped size would pass the buffer checks and let a kernel run past the scratch. Per row of the block:
+    the gate rows and the converted input (at most I + 3 values of at most s bytes, and a 4-byte scale); per row:
+    h_new, the cell output, z and the converted product rows; 64 bytes of padding per segment and 63 of alignment."""
+    cdef Py_ssize_t per_block_row = _size(L.gate_rows + L.input_size + 4, s, "scratch")
+    cdef Py_ssize_t per_row = _size(2 * L.out_size + 3 * L.hidden_size + 4, s, "scratch")
+    return _size(B, _size(Tb, per_block_row, "scratch") + per_row, "scratch") + 8 * 64 + 63
+
+
+cdef inline Py_ssize_t _direction_scratch(const LayerSpec *L, Py_ssize_t Tb, Py_ssize_t B,
+                                          Py_ssize_t itemsize) noexcept nogil:
+    """Items of scratch one direction needs for blocks of Tb steps of B rows (64-byte aligned segments: 63 bytes
+    of slack)."""
+    cdef Py_ssize_t bytes = _lay_scratch(NULL, L, Tb, B, itemsize, NULL) + 63
     return (bytes + itemsize - 1) // itemsize
 
 
@@ -59,12 +70,13 @@ cdef void _direction_chunk_f64(void *dirs, long d) noexcept nogil:
     _run_direction(<double *>NULL, &(<Direction *>dirs)[d], False)
 
 
-cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, bint batch_first, const floating *x,
-                     floating *h, floating *c, floating *out, floating *scratch,
+cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, Py_ssize_t Tb, bint batch_first,
+                     const floating *x, floating *h, floating *c, floating *out, floating *scratch,
                      const Py_ssize_t *active) noexcept nogil:
-    """Every direction of one layer over T steps of B rows (layouts in fastrnn/_engine.pyx)."""
+    """Every direction of one layer over T steps of B rows, in blocks of Tb steps (the block size the caller sized
+    the scratch for, under the GIL: a concurrent set_tuning cannot change it here). Layouts in fastrnn/_engine.pyx."""
     cdef Py_ssize_t d, D = L.num_directions, H = L.hidden_size, P = L.out_size
-    cdef Py_ssize_t Tb = _block_steps(L, T, B, sizeof(floating)), size = _direction_scratch(L, T, B, sizeof(floating))
+    cdef Py_ssize_t size = _direction_scratch(L, Tb, B, sizeof(floating))
     cdef double step_flops = 2.0 * B * L.gate_rows * (P + L.input_size)  # a GRU's W_hn counted in gate_rows
     cdef bint two = _num_threads >= 2 and _num_cpus >= 2
     cdef bint parallel = two and D == 2 and T * step_flops >= _tuning.parallel_min_flops

@@ -72,6 +72,9 @@ cdef class Stack:
         s, H, P = first.itemsize, first.spec.hidden_size, first.spec.out_size
         dtype = np.float32 if s == 4 else np.float64
         self.typenum = cnp.NPY_FLOAT32 if s == 4 else cnp.NPY_FLOAT64
+        for l in range(L):  # every buffer below is B rows of a layer's sizes: no size product may wrap
+            _size(B, _size(L, self.specs[l].hidden_size + self.specs[l].out_size, "a layer's rows"), "Stack")
+            _scratch_bytes(&self.specs[l], 1, B, s)
         self.h = np.zeros((L, B, P), dtype)
         self.c = np.zeros((L, B, H), dtype) if first.spec.kind == KIND_LSTM else None
         size = max([_direction_scratch(&self.specs[l], 1, B, s) for l in range(L)])
