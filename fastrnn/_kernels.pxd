@@ -103,6 +103,7 @@ cdef extern from "fastrnn_kernels.h" nogil:
                       float *scale, int32_t *sums)
     Py_ssize_t frnn_converted_ld(int format, Py_ssize_t K)
     Py_ssize_t frnn_converted_bytes(int format, Py_ssize_t n, Py_ssize_t K)
+    enum: FRNN_TILE_ROWS
     void frnn_convert_rows(int format, Py_ssize_t n, Py_ssize_t K, const float *src, Py_ssize_t ld_src, void *dst,
                            float *scale)
     float frnn_round_bf16(float x)

@@ -134,7 +134,10 @@ class RNNConfig:
         lanes, k_group = (16, 2 if precision == "bfloat16" else 4) if reduced else (64 // itemsize, 1)
 
         def panels(gates, units, K):  # frnn_packed_bytes: 64-byte groups of `lanes` units by k_group columns
-            nbytes = -(-units // lanes) * -(-K // k_group) * gates * 64
+            groups = -(-K // k_group)
+            if reduced:  # padded to whole AMX tiles of 16 groups
+                groups = -(-groups // 16) * 16
+            nbytes = -(-units // lanes) * groups * gates * 64
             return nbytes + (8 * gates * units if precision == "int8" else 0)
 
         G, H, P = NUM_GATES[self.kind], self.hidden_size, self.out_size

@@ -43,11 +43,14 @@ cdef Py_ssize_t _lay_scratch(Direction *D, const LayerSpec *L, Py_ssize_t Tb, Py
 cdef Py_ssize_t _scratch_bytes(const LayerSpec *L, Py_ssize_t Tb, Py_ssize_t B, Py_ssize_t s) except -1:
     """A bound on one direction's scratch bytes (_lay_scratch), its products checked: B and Tb come from callers,
     and a wrapped size would pass the buffer checks and let a kernel run past the scratch. Per row of the block:
-    the gate rows and the converted input (at most I + 3 values of at most s bytes, and a 4-byte scale); per row:
-    h_new, the cell output, z and the converted product rows; 64 bytes of padding per segment and 63 of alignment."""
-    cdef Py_ssize_t per_block_row = _size(L.gate_rows + L.input_size + 4, s, "scratch")
-    cdef Py_ssize_t per_row = _size(2 * L.out_size + 3 * L.hidden_size + 4, s, "scratch")
-    return _size(B, _size(Tb, per_block_row, "scratch") + per_row, "scratch") + 8 * 64 + 63
+    the gate rows and the converted input (at most I + 63 values of at most s bytes: k padded to whole AMX tiles,
+    and a 4-byte scale); per row: h_new, the cell output, z and the converted product rows (likewise padded); the
+    15 readable rows past each converted buffer; 64 bytes of padding per segment and 63 of alignment."""
+    cdef Py_ssize_t widest = max(L.out_size, L.hidden_size)
+    cdef Py_ssize_t per_block_row = _size(L.gate_rows + L.input_size + 65, s, "scratch")
+    cdef Py_ssize_t per_row = _size(2 * L.out_size + 2 * L.hidden_size + widest + 65, s, "scratch")
+    cdef Py_ssize_t past = _size(FRNN_TILE_ROWS, _size(L.input_size + widest + 128, s, "scratch"), "scratch")
+    return _size(B, _size(Tb, per_block_row, "scratch") + per_row, "scratch") + past + 8 * 64 + 63
 
 
 cdef inline Py_ssize_t _direction_scratch(const LayerSpec *L, Py_ssize_t Tb, Py_ssize_t B,
