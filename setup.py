@@ -37,7 +37,7 @@ extensions = [
         # the kernel bodies and the engine's parts live in headers and include files: without these, editing one
         # rebuilds nothing
         depends=sorted(glob.glob("src_c/*.h") + glob.glob("fastrnn/engine/*.pxi"))
-        + ["fastrnn/_kernels.pxd", "fastrnn/_blas.pxd"],
+        + ["fastrnn/_kernels.pxd"],
         extra_compile_args=compile_args + ["-pthread"],
         extra_link_args=link_args + ["-pthread"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("FASTRNN_DEBUG_BUILD", "1" if debug else "0")],

@@ -6,8 +6,9 @@ graph; this module imports no dask at import time (only distributed.get_worker, 
 - The model: a task graph carries a ModelSpec once (scattered or as one key); a worker turns it into a module on
   first use and keeps it in a small per-process cache keyed by the model's content, so a model is loaded (or
   unpickled and packed) once per worker process, not once per task.
-- Threads: in a worker, each task pins the process's BLAS and OpenMP pools and fastrnn's budget to the threads a
-  task may use, so `nthreads` tasks of a worker on `nthreads` cores do not oversubscribe them.
+- Threads: in a worker, each task pins fastrnn's budget and, through threadpoolctl when it is installed (the dask
+  extra installs it), the process's BLAS and OpenMP pools (numpy's, and any other library's: fastrnn uses none) to
+  the threads a task may use, so `nthreads` tasks of a worker on `nthreads` cores do not oversubscribe them.
 """
 from __future__ import annotations
 
@@ -158,9 +159,12 @@ def _pin_threads(threads):
     n = threads_per_task(threads)
     with _lock:
         if n is not None and n != _pinned_threads:
-            from threadpoolctl import threadpool_limits
-
-            threadpool_limits(limits=n)  # every BLAS and OpenMP pool in the process (numpy's, scipy's), for good
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:  # fastrnn's threads are pinned below all the same; the others stay as they are
+                pass
+            else:
+                threadpool_limits(limits=n)  # every BLAS and OpenMP pool loaded in the process, for good
             fastrnn.set_num_threads(n)
             _pinned_threads = n
 

@@ -3,12 +3,15 @@
 One `Layer` holds one layer's weights (both directions) in the engine's layout, built once at load time by
 fastrnn._layout. `Layer.forward` runs the whole sequence:
 
-  1. the input projection of every timestep and both directions (engine/projection.pxi):
-         gates (rows, D*G*H) = bias + x (rows, I) @ W_ih^T
-     one gemm, or through the packed panels for few rows; with variable lengths the padded rows are skipped;
-  2. per direction, a time loop with the GIL released (engine/timeloop.pxi); per step the previous hidden state
-     against W_hh, then the gate math that writes the state and the output row in place: one fused C kernel over
-     packed panels for up to `packed_rows` active rows, else a BLAS gemm/gemv and an elementwise gate kernel.
+  per direction, block by block of timesteps (tuning block_bytes bounds the scratch whatever T is):
+  1. the input projection of the block (engine/projection.pxi):
+         gates (rows, G*H) = bias + x (rows, I) @ W_ih^T
+     through the dense panel kernel over W_ih's panels; with variable lengths the padded rows are skipped;
+  2. the block's steps (engine/timeloop.pxi): per step the previous hidden state against W_hh and the gate math
+     that writes the state and the output row in place, in one fused C kernel over W_hh's panels (then one over
+     W_hn's for a GRU with the reset before it, or W_hr's for an LSTM's projection).
+The whole call runs with the GIL released. Every product runs on fastrnn's own kernels over weights packed once at
+load (src_c/); no BLAS.
 
 Rows of x/out/gates are (t, b) pairs in the caller's order: time-major (t*B + b) or batch-major (b*T + t); the
 loop only sees strides, so batch_first costs no transpose. The output of direction d lives at column offset d*P
@@ -17,9 +20,9 @@ decreasing length), step t only touches the first active[t] rows.
 
 Threads (engine/schedule.pxi): with a budget of 2 or more the two directions of a bidirectional layer run at
 once, one on fastrnn's persistent worker thread; or one direction whose steps are large enough is split by
-hidden units across the caller and the worker, meeting at two spin barriers per step. Each unit's arithmetic is
-the same as on one thread. `Stack` (engine/stack.pxi) steps every layer of a unidirectional module for
-streaming.
+hidden units across the caller and the worker, which claim chunks of each phase from one counter
+(src_c/worker.c). Each unit's arithmetic is the same as on one thread. `Stack` (engine/stack.pxi) steps every
+layer of a unidirectional module for streaming.
 
 The files, in the order they are included:
   isa.pxi         which kernel tier runs (chosen at import, FASTRNN_ISA caps it)

@@ -40,8 +40,9 @@ def run(model, seqs, *, batch_size=16, output="sequence", threads=None, **load_k
     output: 'sequence' -> out, (T_i, D * H_out) per sequence; 'last' -> the last layer's final hidden state,
         directions concatenated [forward, reverse], (D * H_out,); 'state' -> h_n (num_layers * D, H_out) per
         sequence, or (h_n, c_n) for an LSTM (c_n: (num_layers * D, hidden_size)).
-    threads: fastrnn, BLAS and OpenMP threads per task, pinned in the worker process; default: in a dask worker,
-        its OMP_NUM_THREADS (dask's nanny sets 1 in every worker process it starts) or 1; on dask's local
+    threads: threads per task, pinned in the worker process: fastrnn's budget and, with threadpoolctl installed
+        (the dask extra installs it), every BLAS and OpenMP pool of the process; default: in a dask worker, its
+        OMP_NUM_THREADS (dask's nanny sets 1 in every worker process it starts) or 1; on dask's local
         schedulers (no Client) the caller's process keeps its own settings.
 
     A sequence of the wrong shape (or T = 0) fails its task with an error naming it ("sequence 3 of

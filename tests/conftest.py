@@ -122,7 +122,7 @@ def make_pair(kind, rng, dtype=np.float32, weight_scale=None, **options):
     torch = pytest.importorskip("torch", reason="torch is the oracle of this test (pip install torch==2.13.0)")
     fmod = make_module(kind, rng, dtype, weight_scale, **options)
     name, kwargs = module_args(kind, **options)
-    torch.set_num_threads(1)  # torch is only the oracle here; its thread pool would fight the BLAS under test
+    torch.set_num_threads(1)  # torch is only the oracle here; its thread pool would fight fastrnn's threads
     tdtype = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
     tmod = getattr(torch.nn, name)(**kwargs).to(tdtype).eval()
     tmod.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in fmod.state_dict().items()})

@@ -201,22 +201,44 @@ def test_model_file_is_loaded_once_per_worker(client, one_thread, rng, tmp_path)
 
 
 def test_threads_per_task_pinned(client, rng):
+    """fastrnn's budget in each worker process is the task's threads: `threads=` or the worker's (1)."""
+    _, module = make_pair("GRU", rng, input_size=I, hidden_size=8)
+    bag = db.from_sequence(sequences(rng, 8), npartitions=4)
+    # 3: no worker's default (the CPUs it may use, here 2 or fewer); None: the workers' OMP_NUM_THREADS, which the
+    # nanny sets to 1
+    for threads, want in ((3, 3), (None, 1)):
+        fastrnn.dask.run(module, bag, threads=threads).compute()
+        assert set(client.run(fastrnn.get_num_threads).values()) == {want}
+
+
+def test_blas_and_openmp_pools_pinned(client, rng):
+    """With threadpoolctl (the dask extra installs it), every BLAS and OpenMP pool of a worker process (numpy's
+    BLAS at least: fastrnn uses none) is pinned too."""
+    pytest.importorskip("threadpoolctl", reason="the pools are pinned through threadpoolctl: pip install fastrnn[dask]")
     _, module = make_pair("GRU", rng, input_size=I, hidden_size=8)
     bag = db.from_sequence(sequences(rng, 8), npartitions=4)
 
-    def blas_threads():
+    def pool_threads():
         from threadpoolctl import threadpool_info
         return sorted({pool["num_threads"] for pool in threadpool_info()})
 
-    def budget_set():  # what set_num_threads recorded (get_num_threads falls back to the BLAS's count without it)
-        from fastrnn import _threads
-        return _threads._num_threads
-
-    for threads, want in ((2, 2), (None, 1)):  # None: the workers' OMP_NUM_THREADS, which the nanny sets to 1
+    for threads, want in ((2, 2), (None, 1)):
         fastrnn.dask.run(module, bag, threads=threads).compute()
-        assert set(client.run(fastrnn.get_num_threads).values()) == {want}
-        assert set(client.run(budget_set).values()) == {want}  # fastrnn's own budget, not only the BLAS's
-        assert all(found == [want] for found in client.run(blas_threads).values())
+        assert all(found == [want] for found in client.run(pool_threads).values())
+
+
+def test_pinning_without_threadpoolctl(monkeypatch):
+    """Without threadpoolctl a task still pins fastrnn's budget (and leaves the other pools alone)."""
+    from fastrnn import _dask_tasks
+
+    before = fastrnn.get_num_threads()
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # `import threadpoolctl` raises ImportError
+    monkeypatch.setattr(_dask_tasks, "_pinned_threads", None)
+    try:
+        _dask_tasks._pin_threads(3)
+        assert fastrnn.get_num_threads() == 3
+    finally:
+        fastrnn.set_num_threads(before)
 
 
 def test_a_large_module_enters_the_graph_once(client, rng):

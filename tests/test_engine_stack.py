@@ -1,7 +1,7 @@
 """The engine's Stack (what module.stream() runs on): step-major through every layer in one GIL-free call.
 
 Checked against the numpy oracle (tests/reference.py) over whole sequences (every kind, dtype, several batch sizes so both the one-row and the
-multi-row panel kernels and BLAS run), for its contract with the Python wrapper (run() returns False without
+multi-row panel kernels run), for its contract with the Python wrapper (run() returns False without
 touching anything when the arrays need converting; sizes are checked), and for its state arrays.
 """
 from __future__ import annotations

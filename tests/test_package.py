@@ -78,3 +78,18 @@ def test_debug_build_checks_bounds():
     with pytest.raises(IndexError):
         _engine._debug_index(np.zeros(4, np.float32), 4)
     assert _engine._debug_index(np.arange(4, dtype=np.float32), 3) == 3.0
+
+
+def test_running_a_model_imports_no_blas_package():
+    """The engine computes every product itself: importing fastrnn, building, running and streaming a module and
+    setting the thread budget load neither scipy (whose BLAS the engine once used) nor threadpoolctl, so neither is
+    a run-time dependency."""
+    code = ("import sys, numpy as np, fastrnn\n"
+            "fastrnn.set_num_threads(2)\n"
+            "m = fastrnn.LSTM(4, 8, num_layers=2)\n"
+            "m(np.ones((3, 2, 4), np.float32)); m.stream(1)(np.ones((2, 4), np.float32))\n"
+            "fastrnn.GRU(4, 8, bidirectional=True)(np.ones((5, 4)))\n"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] in ('scipy', 'threadpoolctl')))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stdout

@@ -71,7 +71,8 @@ def test_stream_agrees_with_module_call(rng):
     out, h_n = fmod(x)
     stream = fmod.stream(2)
     got = np.concatenate([stream(x[:13]), stream(x[13:])])
-    # Same math, possibly grouped differently by BLAS: equal to float32 rounding.
+    # Same math; the products of a block of steps and of a chunk's steps may group their sums differently (one
+    # row is summed in another order than several): equal to float32 rounding.
     assert_close(got, out.astype(np.float64), np.float32, "stream vs call")
     assert_close(stream.state, h_n.astype(np.float64), np.float32, "stream state vs h_n")
 

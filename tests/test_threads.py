@@ -1,14 +1,18 @@
-"""set_num_threads / get_num_threads: the cap reaches the BLAS the engine uses, results do not depend on it, and
-concurrent calls from Python threads (the engine releases the GIL) give the serial answers."""
+"""set_num_threads / get_num_threads: the budget is the engine's (fastrnn uses no BLAS), results do not depend on it,
+and concurrent calls from Python threads (the engine releases the GIL) give the serial answers."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fastrnn
 from conftest import assert_close, make_module, make_pair, randn, run_fastrnn, run_torch
+from fastrnn import _engine
 
 
 @pytest.fixture
@@ -18,26 +22,28 @@ def restore_threads():
     fastrnn.set_num_threads(before)
 
 
-def _scipy_blas_threads():
-    import scipy.linalg.cython_blas  # noqa: F401
-    from threadpoolctl import threadpool_info
-
-    return [info["num_threads"] for info in threadpool_info()
-            if info["user_api"] == "blas" and "scipy.libs" in info["filepath"]]
-
-
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_set_then_get(n, restore_threads):
     fastrnn.set_num_threads(n)
     assert fastrnn.get_num_threads() == n
-    counts = _scipy_blas_threads()
-    if counts:  # a wheel install: scipy's own OpenBLAS must carry the cap
-        assert counts == [n] * len(counts)
+    assert _engine.get_num_threads() == n  # the budget the time loops read
 
 
 def test_default_is_positive_int():
     n = fastrnn.get_num_threads()
     assert isinstance(n, int) and n >= 1
+
+
+def test_default_is_the_cpus_this_process_may_use():
+    """In a fresh process, before any set_num_threads (this process's budget has been set by other tests)."""
+    code = ("import os, fastrnn\n"
+            "cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()\n"
+            "print(fastrnn.get_num_threads(), cpus)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    got, cpus = proc.stdout.split()
+    assert got == cpus
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, 2.0, True, "2", None])
@@ -54,7 +60,7 @@ def test_numpy_integer_thread_count(restore_threads):
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "LSTMP"])
 def test_one_and_two_threads_agree(kind, rng, seed, restore_threads):
-    """Big enough that the BLAS does split the gemms across threads."""
+    """Big enough that two threads run the two directions of each layer at once."""
     fmod = make_module(kind, rng, np.float32, input_size=128, hidden_size=128, num_layers=2, bidirectional=True,
                         batch_first=True, proj_size=48)
     x = randn(rng, (8, 20, 128))

@@ -70,9 +70,6 @@ def bench(args, load_module):
             rows.append(bench_case(case, weights, engines, threads, args.repeat, progress, isolated))
     finally:
         progress.close()
-    import fastrnn
-
-    fastrnn.set_num_threads(threads)  # so the header lists the BLAS with the threads every engine gets
     info = report.machine_info(threads, isolated)
     print(report.header(info))
     print()

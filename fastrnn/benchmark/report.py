@@ -34,18 +34,25 @@ def cpu_flags():
     return []
 
 
-def machine_info(threads, isolated=True):
-    from threadpoolctl import threadpool_info
-
-    import fastrnn
-    import fastrnn._engine
-
-    fastrnn.get_num_threads()  # loads scipy's BLAS so threadpoolctl lists it
-    blas = [
+def blas_libraries():
+    """The BLAS libraries loaded in this process (numpy's; fastrnn uses none), as threadpoolctl lists them; []
+    without threadpoolctl (optional: the bench extra installs it)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [
         {key: lib.get(key) for key in ("internal_api", "version", "num_threads", "threading_layer",
                                        "architecture", "filepath")}
         for lib in threadpool_info() if lib.get("user_api") == "blas"
     ]
+
+
+def machine_info(threads, isolated=True):
+    import fastrnn
+    import fastrnn._engine
+
+    blas = blas_libraries()
     return {
         "cpu": cpu_model(),
         "cpu_flags": cpu_flags(),
@@ -229,12 +236,13 @@ def plot(rows, engines, path, info):
 
 
 def header(info):
-    """The lines above the table: date, CPU and its flags, threads, BLAS, versions, method."""
+    """The lines above the table: date, CPU and its flags, threads, the BLAS loaded, versions, method."""
     blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} threads, {b['architecture']})"
                      for b in info["blas"]) or "unknown"
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     return (f"fastrnn bench  {info['date']}\n"
             f"CPU: {info['cpu']}, {info['cores']} cores ({' '.join(info['cpu_flags']) or 'no AVX2'}); fastrnn "
-            f"kernels: {info['fastrnn_isa']}; threads per engine: {info['threads']}; BLAS: {blas}\n"
+            f"kernels: {info['fastrnn_isa']}; threads per engine: {info['threads']}; BLAS loaded (fastrnn uses "
+            f"none): {blas}\n"
             f"versions: {versions}\n"
             f"method: {info['method']}")

@@ -5,7 +5,7 @@ fastrnn._engine.tuning() over the sizes where the choice changes, so the thresho
     chunks        chunks per split phase                                  -> split_chunks
     block         timesteps of input projection computed at once          -> block_bytes
     gemm          fastrnn's packed-panel product vs scipy's BLAS sgemm on the input projections of the default
-                  suite (whether fastrnn needs a BLAS at all; needs scipy)
+                  suite (whether fastrnn needs a BLAS at all; needs scipy and threadpoolctl: the bench extra)
 """
 from __future__ import annotations
 
@@ -116,8 +116,12 @@ def block_sweep(threads):
 
 
 def gemm_sweep(threads):
-    from scipy.linalg import blas
-    from threadpoolctl import threadpool_limits
+    try:
+        from scipy.linalg import blas
+        from threadpoolctl import threadpool_limits
+    except ImportError as exc:
+        raise ValueError(f"--sweep gemm times scipy's BLAS sgemm, which needs scipy and threadpoolctl "
+                         f"(pip install \"fastrnn[bench]\"): {exc}") from None
 
     from fastrnn import _engine
 

@@ -55,7 +55,7 @@ def _cpus_allowed():
 
 
 def set_num_threads(int n):
-    """The engine's own thread budget (fastrnn.set_num_threads also caps the BLAS)."""
+    """The engine's thread budget (what fastrnn.set_num_threads sets)."""
     global _num_threads, _num_cpus
     _num_threads = max(1, n)
     _num_cpus = _cpus_allowed()
