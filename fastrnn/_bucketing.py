@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastrnn._convert import to_numpy
+
 OUTPUTS = ("sequence", "last", "state")
 
 
 def check_sequence(value, input_size, name):
     """`value` as a (T, input_size) numpy array with T >= 1; errors name the sequence (`name`) and phrase the
     problem as a module call would."""
-    try:
-        array = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise TypeError(f"{name}: expected an array of real numbers, got {type(value).__name__} ({exc})") from None
-    if array.dtype.kind not in "fiu":
-        raise TypeError(f"{name}: expected an array of real numbers, got dtype {array.dtype}")
+    array = to_numpy(value, name)
     if array.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D array (T, input_size={input_size}), got shape {array.shape}")
     if array.shape[1] != input_size:
