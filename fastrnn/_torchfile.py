@@ -21,7 +21,6 @@ import math
 import mmap
 import os
 import re
-import reprlib
 import struct
 import zipfile
 import zlib
@@ -29,15 +28,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from fastrnn._errors import PARSE_ERRORS, LoadError, _shown
 
-class LoadError(ValueError):
-    """A file (or mapping) that cannot be loaded: the message says what was wrong and where."""
-
-
-# Everything a hostile or damaged file can make the standard library raise while we parse it.
-PARSE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, struct.error, EOFError, UnicodeDecodeError,
-                OverflowError, MemoryError, ValueError, KeyError, IndexError, TypeError, NotImplementedError,
-                RuntimeError, OSError, zlib.error)
 
 LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little") + b"."
 
@@ -60,16 +52,6 @@ _UNTYPED = "untyped"  # torch.storage.UntypedStorage: numel counts bytes; the te
 _KEY = re.compile(r"[A-Za-z0-9_]{1,64}\Z")  # storage keys are decimal strings; never a path
 _MAX_LINE = 1024  # GLOBAL module/name lines
 _MAX_MARKS = 100_000
-
-
-# For values from a file in messages: the memo lets ~5 pickle bytes double a tuple ((t, t), then again), so a
-# plain repr of a 400-byte pickle can need 2**40 items. reprlib stops at a few levels and items.
-_SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 80, 80
-
-
-def _shown(value):
-    return _SHORT.repr(value)
 
 
 def _key(key, where):
