@@ -46,135 +46,246 @@ class _Reader:
 
 class _Unpickler:
     """Runs one pickle with only the opcodes torch.save uses (protocol 2, plus protocol 4's string, memo,
-    frame and STACK_GLOBAL opcodes, which resolve globals through the same allowlist)."""
+    frame and STACK_GLOBAL opcodes, which resolve globals through the same allowlist).
+
+    One handler per opcode, found by a dict lookup in `_DISPATCH`. The state of a run: `stack` (the items
+    since the last MARK), `marks` (the stacks MARK set aside), `memo`, and `start`, the pickle byte where the
+    current opcode begins, which every message names (`here`)."""
 
     def __init__(self, reader, persistent_load=None):
         self.reader, self.persistent_load = reader, persistent_load
         self.where = reader.where
 
     def load(self):
-        r = self.reader
-        stack, marks, memo = [], [], {}
-
-        def pop():
-            if not stack:
-                raise LoadError(f"{here}: pickle stack underflow")
-            return stack.pop()
-
-        def pop_mark():
-            nonlocal stack
-            if not marks:
-                raise LoadError(f"{here}: pickle MARK missing")
-            items, stack = stack, marks.pop()
-            return items
-
-        def top(kind, what):
-            if not stack or not isinstance(stack[-1], kind):
-                raise LoadError(f"{here}: {what} on {type(stack[-1]).__name__ if stack else 'nothing'}")
-            return stack[-1]
-
-        unpack = struct.unpack
+        reader, dispatch = self.reader, _DISPATCH
+        self.stack, self.marks, self.memo = [], [], {}
         while True:
-            here = f"{self.where} (pickle byte {r.pos})"
-            op = r.read(1)
+            self.start = reader.pos
+            op = reader.read(1)
             if op == b".":  # STOP
-                if len(stack) != 1 or marks:
-                    raise LoadError(f"{here}: malformed pickle (STOP with {len(stack)} items on the stack)")
-                return stack[0]
-            if op == b"\x80":  # PROTO
-                if r.read(1)[0] not in (2, 3, 4, 5):
-                    raise LoadError(f"{here}: unsupported pickle protocol")
-            elif op == b"\x95":  # FRAME: a length hint only
-                r.read(8)
-            elif op == b"(":  # MARK
-                if len(marks) >= _MAX_MARKS:
-                    raise LoadError(f"{here}: pickle nested too deeply")
-                marks.append(stack)
-                stack = []
-            elif op == b"c":  # GLOBAL
-                module = r.readline()
-                stack.append(_resolve_global(module, r.readline(), here))
-            elif op == b"\x93":  # STACK_GLOBAL
-                name, module = pop(), pop()
-                if not isinstance(module, str) or not isinstance(name, str):
-                    raise LoadError(f"{here}: STACK_GLOBAL needs two strings")
-                stack.append(_resolve_global(module, name, here))
-            elif op == b"R":  # REDUCE
-                args = pop()
-                stack.append(_reduce(pop(), args, here))
-            elif op == b"b":  # BUILD: only OrderedDict's attribute dict (state_dict()._metadata), which we drop
-                state = pop()
-                if not isinstance(top(dict, "BUILD"), OrderedDict) or not isinstance(state, dict):
-                    raise LoadError(f"{here}: BUILD is only allowed on an OrderedDict with a dict state")
-            elif op == b"Q":  # BINPERSID
-                pid = pop()
-                if self.persistent_load is None:
-                    raise LoadError(f"{here}: unexpected storage reference")
-                stack.append(self.persistent_load(pid, here))
-            elif op == b"}":
-                stack.append({})
-            elif op == b"]":
-                stack.append([])
-            elif op == b")":
-                stack.append(())
-            elif op == b"t":
-                items = tuple(pop_mark())  # before naming `stack`: pop_mark rebinds it
-                stack.append(items)
-            elif op in (b"\x85", b"\x86", b"\x87"):  # TUPLE1/2/3
-                n = op[0] - 0x84
-                if len(stack) < n:
-                    raise LoadError(f"{here}: pickle stack underflow")
-                items = tuple(stack[-n:])
-                del stack[-n:]
-                stack.append(items)
-            elif op == b"s":  # SETITEM
-                value, key = pop(), pop()
-                top(dict, "SETITEM")[_key(key, here)] = value
-            elif op == b"u":  # SETITEMS
-                items = pop_mark()
-                target = top(dict, "SETITEMS")
-                if len(items) % 2:
-                    raise LoadError(f"{here}: SETITEMS with an odd number of items")
-                for i in range(0, len(items), 2):
-                    target[_key(items[i], here)] = items[i + 1]
-            elif op == b"a":  # APPEND
-                value = pop()
-                top(list, "APPEND").append(value)
-            elif op == b"e":  # APPENDS
-                items = pop_mark()
-                top(list, "APPENDS").extend(items)
-            elif op == b"X":
-                stack.append(r.read(unpack("<I", r.read(4))[0]).decode("utf-8", "surrogatepass"))
-            elif op == b"\x8c":  # SHORT_BINUNICODE
-                stack.append(r.read(r.read(1)[0]).decode("utf-8", "surrogatepass"))
-            elif op == b"U":  # SHORT_BINSTRING (Python 2 str)
-                stack.append(r.read(r.read(1)[0]).decode("ascii"))
-            elif op == b"J":
-                stack.append(unpack("<i", r.read(4))[0])
-            elif op == b"K":
-                stack.append(r.read(1)[0])
-            elif op == b"M":
-                stack.append(unpack("<H", r.read(2))[0])
-            elif op == b"\x8a":  # LONG1
-                stack.append(int.from_bytes(r.read(r.read(1)[0]), "little", signed=True))
-            elif op == b"G":
-                stack.append(unpack(">d", r.read(8))[0])
-            elif op == b"\x88":
-                stack.append(True)
-            elif op == b"\x89":
-                stack.append(False)
-            elif op == b"N":
-                stack.append(None)
-            elif op in (b"q", b"r", b"\x94"):  # BINPUT, LONG_BINPUT, MEMOIZE
-                index = r.read(1)[0] if op == b"q" else unpack("<I", r.read(4))[0] if op == b"r" else len(memo)
-                if not stack:
-                    raise LoadError(f"{here}: memo store from an empty stack")
-                memo[index] = stack[-1]
-            elif op in (b"h", b"j"):  # BINGET, LONG_BINGET
-                index = r.read(1)[0] if op == b"h" else unpack("<I", r.read(4))[0]
-                if index not in memo:
-                    raise LoadError(f"{here}: memo entry {index} used before it was stored")
-                stack.append(memo[index])
-            else:
-                raise LoadError(f"{here}: unsupported pickle opcode {op!r}; fastrnn reads only the opcodes "
+                return self.op_stop()
+            handler = dispatch.get(op)
+            if handler is None:
+                raise LoadError(f"{self.here}: unsupported pickle opcode {op!r}; fastrnn reads only the opcodes "
                                 f"torch.save uses for tensors and state_dicts")
+            handler(self)
+
+    @property
+    def here(self):
+        """Where the current opcode begins, for messages (built only when it is used)."""
+        return f"{self.where} (pickle byte {self.start})"
+
+    # -- the stack -------------------------------------------------------------------------------------------
+    def pop(self):
+        if not self.stack:
+            raise LoadError(f"{self.here}: pickle stack underflow")
+        return self.stack.pop()
+
+    def pop_mark(self):
+        """The items pushed since the last MARK; the stack MARK set aside is the stack again."""
+        if not self.marks:
+            raise LoadError(f"{self.here}: pickle MARK missing")
+        items, self.stack = self.stack, self.marks.pop()
+        return items
+
+    def top(self, kind, what):
+        stack = self.stack
+        if not stack or not isinstance(stack[-1], kind):
+            raise LoadError(f"{self.here}: {what} on {type(stack[-1]).__name__ if stack else 'nothing'}")
+        return stack[-1]
+
+    # -- framing ---------------------------------------------------------------------------------------------
+    def op_stop(self):
+        if len(self.stack) != 1 or self.marks:
+            raise LoadError(f"{self.here}: malformed pickle (STOP with {len(self.stack)} items on the stack)")
+        return self.stack[0]
+
+    def op_proto(self):
+        if self.reader.read(1)[0] not in (2, 3, 4, 5):
+            raise LoadError(f"{self.here}: unsupported pickle protocol")
+
+    def op_frame(self):  # a length hint only
+        self.reader.read(8)
+
+    def op_mark(self):
+        if len(self.marks) >= _MAX_MARKS:
+            raise LoadError(f"{self.here}: pickle nested too deeply")
+        self.marks.append(self.stack)
+        self.stack = []
+
+    # -- globals, calls and storages: only what fastrnn._pickle_globals allows --------------------------------
+    def op_global(self):
+        module = self.reader.readline()
+        self.stack.append(_resolve_global(module, self.reader.readline(), self.here))
+
+    def op_stack_global(self):
+        name, module = self.pop(), self.pop()
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise LoadError(f"{self.here}: STACK_GLOBAL needs two strings")
+        self.stack.append(_resolve_global(module, name, self.here))
+
+    def op_reduce(self):
+        args = self.pop()
+        func = self.pop()
+        self.stack.append(_reduce(func, args, self.here))
+
+    def op_build(self):  # only OrderedDict's attribute dict (state_dict()._metadata), which we drop
+        state = self.pop()
+        if not isinstance(self.top(dict, "BUILD"), OrderedDict) or not isinstance(state, dict):
+            raise LoadError(f"{self.here}: BUILD is only allowed on an OrderedDict with a dict state")
+
+    def op_binpersid(self):
+        pid = self.pop()
+        if self.persistent_load is None:
+            raise LoadError(f"{self.here}: unexpected storage reference")
+        self.stack.append(self.persistent_load(pid, self.here))
+
+    # -- containers ------------------------------------------------------------------------------------------
+    def op_empty_dict(self):
+        self.stack.append({})
+
+    def op_empty_list(self):
+        self.stack.append([])
+
+    def op_tuple(self):
+        items = tuple(self.pop_mark())  # before naming `self.stack`: pop_mark rebinds it
+        self.stack.append(items)
+
+    def op_setitem(self):
+        value, key = self.pop(), self.pop()
+        target = self.top(dict, "SETITEM")
+        target[_key(key, self.here)] = value
+
+    def op_setitems(self):
+        items = self.pop_mark()
+        target = self.top(dict, "SETITEMS")
+        if len(items) % 2:
+            raise LoadError(f"{self.here}: SETITEMS with an odd number of items")
+        here = self.here
+        for i in range(0, len(items), 2):
+            target[_key(items[i], here)] = items[i + 1]
+
+    def op_append(self):
+        value = self.pop()
+        self.top(list, "APPEND").append(value)
+
+    def op_appends(self):
+        items = self.pop_mark()
+        self.top(list, "APPENDS").extend(items)
+
+    # -- strings and numbers ---------------------------------------------------------------------------------
+    def op_binunicode(self):
+        read = self.reader.read
+        self.stack.append(read(_U32.unpack(read(4))[0]).decode("utf-8", "surrogatepass"))
+
+    def op_short_binunicode(self):
+        read = self.reader.read
+        self.stack.append(read(read(1)[0]).decode("utf-8", "surrogatepass"))
+
+    def op_short_binstring(self):  # a Python 2 str
+        read = self.reader.read
+        self.stack.append(read(read(1)[0]).decode("ascii"))
+
+    def op_binint1(self):
+        self.stack.append(self.reader.read(1)[0])
+
+    def op_long1(self):
+        read = self.reader.read
+        self.stack.append(int.from_bytes(read(read(1)[0]), "little", signed=True))
+
+    # -- the memo --------------------------------------------------------------------------------------------
+    def memo_put(self, index):
+        if not self.stack:
+            raise LoadError(f"{self.here}: memo store from an empty stack")
+        self.memo[index] = self.stack[-1]
+
+    def memo_get(self, index):
+        if index not in self.memo:
+            raise LoadError(f"{self.here}: memo entry {index} used before it was stored")
+        self.stack.append(self.memo[index])
+
+    def op_binput(self):
+        self.memo_put(self.reader.read(1)[0])
+
+    def op_long_binput(self):
+        self.memo_put(_U32.unpack(self.reader.read(4))[0])
+
+    def op_memoize(self):
+        self.memo_put(len(self.memo))
+
+    def op_binget(self):
+        self.memo_get(self.reader.read(1)[0])
+
+    def op_long_binget(self):
+        self.memo_get(_U32.unpack(self.reader.read(4))[0])
+
+
+_U32 = struct.Struct("<I")
+
+
+def _push(value):
+    """The handler of an opcode that pushes an immutable constant."""
+    def handler(vm):
+        vm.stack.append(value)
+    return handler
+
+
+def _push_unpacked(fmt):
+    """The handler of an opcode followed by one fixed-size number in `struct` format `fmt`."""
+    number = struct.Struct(fmt)
+
+    def handler(vm):
+        vm.stack.append(number.unpack(vm.reader.read(number.size))[0])
+    return handler
+
+
+def _tuple_of(n):
+    """TUPLE1, TUPLE2, TUPLE3: the top n items as one tuple."""
+    def handler(vm):
+        stack = vm.stack
+        if len(stack) < n:
+            raise LoadError(f"{vm.here}: pickle stack underflow")
+        items = tuple(stack[-n:])
+        del stack[-n:]
+        stack.append(items)
+    return handler
+
+
+# opcode -> handler; STOP ends `load` itself. Everything not listed is refused.
+_DISPATCH = {
+    b"\x80": _Unpickler.op_proto,           # PROTO
+    b"\x95": _Unpickler.op_frame,           # FRAME
+    b"(": _Unpickler.op_mark,               # MARK
+    b"c": _Unpickler.op_global,             # GLOBAL
+    b"\x93": _Unpickler.op_stack_global,    # STACK_GLOBAL
+    b"R": _Unpickler.op_reduce,             # REDUCE
+    b"b": _Unpickler.op_build,              # BUILD
+    b"Q": _Unpickler.op_binpersid,          # BINPERSID
+    b"}": _Unpickler.op_empty_dict,         # EMPTY_DICT
+    b"]": _Unpickler.op_empty_list,         # EMPTY_LIST
+    b")": _push(()),                        # EMPTY_TUPLE
+    b"t": _Unpickler.op_tuple,              # TUPLE
+    b"\x85": _tuple_of(1),                  # TUPLE1
+    b"\x86": _tuple_of(2),                  # TUPLE2
+    b"\x87": _tuple_of(3),                  # TUPLE3
+    b"s": _Unpickler.op_setitem,            # SETITEM
+    b"u": _Unpickler.op_setitems,           # SETITEMS
+    b"a": _Unpickler.op_append,             # APPEND
+    b"e": _Unpickler.op_appends,            # APPENDS
+    b"X": _Unpickler.op_binunicode,         # BINUNICODE
+    b"\x8c": _Unpickler.op_short_binunicode,  # SHORT_BINUNICODE
+    b"U": _Unpickler.op_short_binstring,    # SHORT_BINSTRING
+    b"J": _push_unpacked("<i"),             # BININT
+    b"K": _Unpickler.op_binint1,            # BININT1
+    b"M": _push_unpacked("<H"),             # BININT2
+    b"\x8a": _Unpickler.op_long1,           # LONG1
+    b"G": _push_unpacked(">d"),             # BINFLOAT
+    b"\x88": _push(True),                   # NEWTRUE
+    b"\x89": _push(False),                  # NEWFALSE
+    b"N": _push(None),                      # NONE
+    b"q": _Unpickler.op_binput,             # BINPUT
+    b"r": _Unpickler.op_long_binput,        # LONG_BINPUT
+    b"\x94": _Unpickler.op_memoize,         # MEMOIZE
+    b"h": _Unpickler.op_binget,             # BINGET
+    b"j": _Unpickler.op_long_binget,        # LONG_BINGET
+}
