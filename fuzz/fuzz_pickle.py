@@ -12,7 +12,8 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["fastrnn._torchfile", "fastrnn._readers", "fastrnn.loading",
+with atheris.instrument_imports(include=["fastrnn._torchfile", "fastrnn._pickle_vm", "fastrnn._pickle_globals",
+                                         "fastrnn._errors", "fastrnn._readers", "fastrnn.loading",
                                          "fastrnn._torch_names", "fastrnn._layout"]):
     from fastrnn import _torchfile
     from fastrnn._torchfile import PARSE_ERRORS, LoadError, Tensor, TorchFile, _Reader, _StorageView, _Unpickler

@@ -9,7 +9,8 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["fastrnn._torchfile", "fastrnn._readers", "fastrnn.loading",
+with atheris.instrument_imports(include=["fastrnn._torchfile", "fastrnn._pickle_vm", "fastrnn._pickle_globals",
+                                         "fastrnn._errors", "fastrnn._readers", "fastrnn.loading",
                                          "fastrnn._torch_names", "fastrnn._layout"]):
     import fastrnn  # noqa: F401  (instrumented here, before anything else imports it)
 
