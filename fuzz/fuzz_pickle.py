@@ -11,10 +11,9 @@ import io
 import sys
 
 import atheris
+from _instrumented import READER_MODULES
 
-with atheris.instrument_imports(include=["fastrnn._torchfile", "fastrnn._pickle_vm", "fastrnn._pickle_globals",
-                                         "fastrnn._errors", "fastrnn._readers", "fastrnn.loading",
-                                         "fastrnn._torch_names", "fastrnn._layout"]):
+with atheris.instrument_imports(include=READER_MODULES):
     from fastrnn import _torchfile
     from fastrnn._torchfile import PARSE_ERRORS, LoadError, Tensor, TorchFile, _Reader, _StorageView, _Unpickler
     from fastrnn._readers import _select

@@ -8,10 +8,9 @@ The custom mutator (fuzz/_mutators.py: mutate_safetensors) keeps the container v
 import sys
 
 import atheris
+from _instrumented import READER_MODULES
 
-with atheris.instrument_imports(include=["fastrnn._torchfile", "fastrnn._pickle_vm", "fastrnn._pickle_globals",
-                                         "fastrnn._errors", "fastrnn._readers", "fastrnn.loading",
-                                         "fastrnn._torch_names", "fastrnn._layout"]):
+with atheris.instrument_imports(include=READER_MODULES):
     import fastrnn  # noqa: F401  (instrumented here, before anything else imports it)
 
 import _harness
