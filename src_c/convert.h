@@ -1,5 +1,6 @@
 /* frnn_convert_rows on one tier's vectors (float32 rows only): included by tier_bodies.h in the float precision.
- * Bitwise what frnn_convert_rows_scalar (dispatch.c, the definition) computes, as the tests check on every tier:
+ * Bitwise the roundings the packing uses for weights (dispatch.c: bf16_bits, quantize) and tests/reference.py
+ * states, as tests/test_precision.py checks on every tier:
  * bf16 by round-to-nearest-even on the bits (NaN stays a quiet NaN); int8 per row, scale = max|x| / 127 and
  * q = rint(x * (127 / max|x|)) clamped to [-127, 127] (NaN or inf in a row: scale NaN, q 0), stored as q + 128.
  * Converted rows are frnn_converted_ld elements long, a multiple of 32 (bf16) or 64 (int8), so whole vectors. */

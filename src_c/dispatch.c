@@ -238,24 +238,6 @@ void frnn_convert_rows(int format, ptrdiff_t n, ptrdiff_t K, const float *src, p
     frnn_active_kernels()->convert_rows(format, n, K, src, ld_src, dst, scale);
 }
 
-void frnn_convert_rows_scalar(int format, ptrdiff_t n, ptrdiff_t K, const float *src, ptrdiff_t ld_src, void *dst,
-                       float *scale)
-{
-    const ptrdiff_t ld = frnn_converted_ld(format, K);
-    for (ptrdiff_t r = 0; r < n; ++r) {
-        const float *x = src + r * ld_src;
-        if (format == FRNN_FMT_BF16) {
-            uint16_t *out = (uint16_t *)dst + r * ld;
-            for (ptrdiff_t k = 0; k < ld; ++k) out[k] = k < K ? bf16_bits(x[k]) : 0;
-        } else {
-            uint8_t *out = (uint8_t *)dst + r * ld;
-            float top = quantize_top(K, x), inverse = quantize_inverse(top);
-            scale[r] = quantize_scale(top);
-            for (ptrdiff_t k = 0; k < ld; ++k) out[k] = (uint8_t)((k < K ? quantize(x[k], inverse) : 0) + 128);
-        }
-    }
-}
-
 void frnn_copy_rows(ptrdiff_t itemsize, ptrdiff_t n, ptrdiff_t H, const void *src, ptrdiff_t ld_src, void *dst,
                     ptrdiff_t ld_dst)
 {

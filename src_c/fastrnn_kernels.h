@@ -172,9 +172,6 @@ ptrdiff_t frnn_converted_ld(int format, ptrdiff_t K);
 ptrdiff_t frnn_converted_bytes(int format, ptrdiff_t n, ptrdiff_t K);
 void frnn_convert_rows(int format, ptrdiff_t n, ptrdiff_t K, const float *src, ptrdiff_t ld_src, void *dst,
                        float *scale);
-/* The scalar conversion (the packing's, and the definition every tier's convert_rows matches bitwise). */
-void frnn_convert_rows_scalar(int format, ptrdiff_t n, ptrdiff_t K, const float *src, ptrdiff_t ld_src, void *dst,
-                              float *scale);
 float frnn_round_bf16(float x);  /* round to nearest even, as the packing and the conversion do */
 /* Copy n rows of H values from src (stride ld_src) to dst (stride ld_dst); itemsize 4 or 8. */
 void frnn_copy_rows(ptrdiff_t itemsize, ptrdiff_t n, ptrdiff_t H, const void *src, ptrdiff_t ld_src, void *dst,
