@@ -90,6 +90,8 @@ cdef extern from "fastrnn_kernels.h" nogil:
     int frnn_tier_selectable(int tier)
     int frnn_use_tier(int tier)
     int frnn_active_tier()
+    int frnn_widen_bf16
+    int frnn_cpu_widens_bf16()
     const frnn_kernels *frnn_active_kernels()
 
     Py_ssize_t frnn_lanes(Py_ssize_t itemsize)

@@ -108,6 +108,19 @@ int frnn_use_tier(int tier)
 
 int frnn_active_tier(void) { return active; }
 
+int frnn_widen_bf16 = 1;
+
+int frnn_cpu_widens_bf16(void)
+{
+#if FRNN_X86
+    unsigned a, vendor[3];
+    __asm__("cpuid" : "=a"(a), "=b"(vendor[0]), "=d"(vendor[1]), "=c"(vendor[2]) : "a"(0), "c"(0));
+    return memcmp(vendor, "AuthenticAMD", 12) != 0 && memcmp(vendor, "HygonGenuine", 12) != 0;
+#else
+    return 1;
+#endif
+}
+
 const frnn_kernels *frnn_active_kernels(void) { return TIERS[active].kernels; }
 
 /* ---- packing and conversions ------------------------------------------------------------------------------ */

@@ -141,6 +141,11 @@ int frnn_tier_supported(int tier);      /* this CPU and OS run it */
 int frnn_tier_selectable(int tier);     /* chosen by default when supported (test-only tiers are not) */
 /* Use `tier` from now on; returns 0, or -1 (nothing changed) if it is unknown or unsupported. */
 int frnn_use_tier(int tier);
+/* Whether a bf16 product of two or more rows on a tier with VDPBF16PS widens the panel to float32 and runs FMAs
+ * instead (products.h): Intel's cores run VDPBF16PS at about half their FMA rate in multiply-adds, AMD's Zen 4/5
+ * at twice. frnn_cpu_widens_bf16() is the default for this CPU; the engine sets it (a tuning field). */
+extern int frnn_widen_bf16;
+int frnn_cpu_widens_bf16(void);
 int frnn_active_tier(void);
 const frnn_kernels *frnn_active_kernels(void);
 

@@ -7,6 +7,10 @@
  * the weights' row sums); the others widen in registers: a bf16 is the high half of a float32, and an int8 is
  * sign-extended from its byte, so the bytes streamed are the format's either way.
  */
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #define RMAX 8
 
 /* Columns of a register block: the widest of 4, 3, 2, 1 that divides A and leaves room for 3 rows. */
@@ -54,6 +58,24 @@ FRNN_ALWAYS_INLINE VINT FN(splat_group)(const char *p)
 #undef MADD
 
 #if FRNN_IS_FLOAT
+typedef int16_t FN(vs16) __attribute__((vector_size(FRNN_VB)));
+typedef uint16_t FN(vh16) __attribute__((vector_size(FRNN_VB)));
+typedef uint32_t FN(vu32p) __attribute__((vector_size(FRNN_VB)));
+
+/* VPMADDWD: each 32-bit lane of a and b holds two int16; the lane's two products summed, exactly, into int32. */
+FRNN_ALWAYS_INLINE VINT FN(madd16)(VINT a, VINT b)
+{
+#if FRNN_VB == 64 && defined(__AVX512BW__)
+    return (VINT)_mm512_madd_epi16((__m512i)a, (__m512i)b);
+#elif FRNN_VB == 32 && defined(__AVX2__)
+    return (VINT)_mm256_madd_epi16((__m256i)a, (__m256i)b);
+#elif FRNN_VB == 16 && defined(__SSE2__)
+    return (VINT)_mm_madd_epi16((__m128i)a, (__m128i)b);
+#else
+    return ((VINT)((FN(vu32p))a << 16) >> 16) * ((VINT)((FN(vu32p))b << 16) >> 16) + (a >> 16) * (b >> 16);
+#endif
+}
+
 /* ---- bfloat16 weights and activations (pairs of k in 32-bit lanes), float32 sums ---- */
 #define PFX bf16
 #undef WV
@@ -109,24 +131,36 @@ FRNN_ALWAYS_INLINE VEC FN(madd_pair)(VEC acc, VINT w, FN(pair) x)
 #define MADD(acc, w, x) ((VINT)_mm512_dpbusd_epi32((__m512i)(acc), (__m512i)(x), (__m512i)(w)))
 #else
 #define I8_SHIFTED 0
-typedef struct { VINT q[4]; } FN(quad);
+/* A lane's quad (k0 k1 k2 k3) as int16 pairs: (k0, k2) by sign-extending the low byte of each 16-bit half, (k1, k3)
+ * by shifting the high byte down; VPMADDWD sums each pair's two products into int32, exactly (|q w| <= 127 x 127). */
+typedef struct { VINT even, odd; } FN(quad);
 FRNN_ALWAYS_INLINE FN(quad) FN(splat_quad)(const char *p)
 {
     const uint8_t *u = (const uint8_t *)p;
-    FN(quad) x;
-    for (int j = 0; j < 4; ++j) x.q[j] = (VINT){0} + ((int32_t)u[j] - 128);
-    return x;
+    const uint32_t even = (uint32_t)(uint16_t)(u[0] - 128) | (uint32_t)(uint16_t)(u[2] - 128) << 16;
+    const uint32_t odd = (uint32_t)(uint16_t)(u[1] - 128) | (uint32_t)(uint16_t)(u[3] - 128) << 16;
+    return (FN(quad)){(VINT){0} + (int32_t)even, (VINT){0} + (int32_t)odd};
 }
 FRNN_ALWAYS_INLINE VINT FN(madd_quad)(VINT acc, VINT w, FN(quad) x)
 {
-    /* byte j of each lane, sign-extended: no product or sum can overflow int32 */
-    return acc + ((w << 24) >> 24) * x.q[0] + ((w << 16) >> 24) * x.q[1] + ((w << 8) >> 24) * x.q[2]
-           + (w >> 24) * x.q[3];
+    const FN(vs16) even = (FN(vs16))((FN(vh16))w << 8) >> 8, odd = (FN(vs16))w >> 8;
+    return acc + FN(madd16)((VINT)even, x.even) + FN(madd16)((VINT)odd, x.odd);
 }
 #define XB FN(quad)
 #define X_SPLAT(p) FN(splat_quad)(p)
 #define MADD(acc, w, x) FN(madd_quad)(acc, w, x)
 #endif
+#include "product_body.h"
+#undef PFX
+#undef XB
+#undef X_SPLAT
+#undef MADD
+
+/* ---- int16 pairs (int8 weights and activations widened by panel_rows_wide), exact int32 sums ---- */
+#define PFX i16
+#define XB VINT
+#define X_SPLAT(p) FN(splat_group)(p)
+#define MADD(acc, w, x) ((acc) + FN(madd16)(w, x))
 #include "product_body.h"
 #undef PFX
 #undef XB
@@ -139,6 +173,98 @@ FRNN_ALWAYS_INLINE VINT FN(madd_quad)(VINT acc, VINT w, FN(quad) x)
 #undef GROUP_X
 #undef W_LOAD
 #undef ZERO_ACC
+
+#if FRNN_IS_FLOAT
+/* ---- many rows with a bf16 or int8 panel where the tier's dot instruction for the format is missing or slower
+ * than its float32 FMAs (products_any says when) ----
+ * Each chunk of k is widened once per call into a buffer that stays in L1 (a bf16 pair into two float32 groups,
+ * the odd k first as VDPBF16PS adds them; an int8 quad into two int16-pair groups, (k0, k2) and (k1, k3)), and so
+ * are the rows' activations, WIDE_ROWS rows at a time; then the float / int16 register blocks run on them. A
+ * row's arithmetic is then float32's (VPMADDWD: one instruction per 2 k, as an FMA per k), while the weights still
+ * stream as the format's bytes. Sums: bf16 in VDPBF16PS's order, int8 exact, so both as the dot instructions. */
+#define WIDE_ROWS 16
+
+/* Groups (pairs, quads) per chunk: widened, FRNN_KC / G values of k (16 KB of panel), a multiple of 16 groups so
+ * the rows' groups are read as whole vectors inside their padded length (frnn_converted_ld). */
+FRNN_ALWAYS_INLINE ptrdiff_t FN(wide_chunk)(const int G) { return FRNN_KC / G / 2 / 16 * 16; }
+#if FRNN_KC / 4 / 2 < 16
+#error "FRNN_KC too small for a chunk of 16 groups at G = 4"
+#endif
+
+FRNN_ALWAYS_INLINE void FN(widen_panel)(const int i8, const int A, ptrdiff_t groups, const char *w, char *out)
+{
+    for (ptrdiff_t g = 0; g < groups; ++g) {
+        for (int a = 0; a < A; ++a) {
+            const VINT v = FN(load_wi)(w + (g * A + a) * FRNN_VB);
+            const VINT first = i8 ? (VINT)((FN(vs16))((FN(vh16))v << 8) >> 8) : v & (int32_t)0xffff0000;
+            const VINT second = i8 ? (VINT)((FN(vs16))v >> 8) : (VINT)((FN(vu32p))v << 16);
+            memcpy(out + (2 * g * A + a) * FRNN_VB, &first, sizeof first);
+            memcpy(out + ((2 * g + 1) * A + a) * FRNN_VB, &second, sizeof second);
+        }
+    }
+}
+
+/* n rows of `groups` activation groups (row stride ldx bytes) -> 2 * groups widened groups (row stride ldo). */
+FRNN_ALWAYS_INLINE void FN(widen_rows)(const int i8, ptrdiff_t n, ptrdiff_t groups, const char *x, ptrdiff_t ldx,
+                                       char *out, ptrdiff_t ldo)
+{
+    VINT low, high;  /* interleave: first[2i] = a[i], first[2i+1] = b[i]; second from the upper halves */
+    for (int i = 0; i < LANES / 2; ++i) {
+        low[2 * i] = i, low[2 * i + 1] = LANES + i;
+        high[2 * i] = LANES / 2 + i, high[2 * i + 1] = LANES + LANES / 2 + i;
+    }
+    for (ptrdiff_t r = 0; r < n; ++r) {
+        for (ptrdiff_t g = 0; g < groups; g += LANES) {
+            const VINT v = FN(load_wi)(x + r * ldx + g * 4);
+            const FN(vh16) u = (FN(vh16))v;
+            const VINT a = i8 ? (VINT)((u & 0xff) - 128) : v & (int32_t)0xffff0000;
+            const VINT b = i8 ? (VINT)((u >> 8) - 128) : (VINT)((FN(vu32p))v << 16);
+            const VINT first = __builtin_shuffle(a, b, low), second = __builtin_shuffle(a, b, high);
+            memcpy(out + r * ldo + 2 * g * 4, &first, sizeof first);
+            memcpy(out + r * ldo + 2 * g * 4 + FRNN_VB, &second, sizeof second);
+        }
+    }
+}
+
+#define FRNN_ROWS_CASE(R)                                                                                         \
+    case R:                                                                                                    \
+        if (i8) FN(dot_block_i16)(A, R, C, c0, 0, 2 * m, wide_w, wide_x + b0 * ldo, ldo, (VINT *)acc + (r0 + b0) * A, \
+                                  g0 == 0);                                                                    \
+        else FN(dot_block_flt)(A, R, C, c0, 0, 2 * m, wide_w, wide_x + b0 * ldo, ldo, (VEC *)acc + (r0 + b0) * A, \
+                               g0 == 0);                                                                       \
+        break;
+
+/* n (2..NSUP) rows of x (stride ldx bytes) with one bf16 (i8 = 0) or int8 panel of G gates: acc as panel_rows. */
+FRNN_ALWAYS_INLINE void FN(panel_rows_wide)(const int i8, const int G, ptrdiff_t n, ptrdiff_t groups, const char *w,
+                                            const char *x, ptrdiff_t ldx, void *acc)
+{
+    const int A = G * NV, C = FN(block_cols)(A);
+    const int RB = FRNN_ACC / C < RMAX ? FRNN_ACC / C : RMAX;
+    const ptrdiff_t P = FN(wide_chunk)(G), ldo = 2 * P * 4;
+    char wide_w[FRNN_KC * 64] __attribute__((aligned(64)));          /* 2P groups of G * 64 bytes, 2P G <= KC */
+    char wide_x[WIDE_ROWS * FRNN_KC * 4] __attribute__((aligned(64)));  /* ldo = 8P <= 4 KC / G */
+    for (ptrdiff_t g0 = 0; g0 < groups; g0 += P) {
+        const ptrdiff_t m = groups - g0 < P ? groups - g0 : P;
+        FN(widen_panel)(i8, A, m, w + g0 * A * FRNN_VB, wide_w);
+        for (ptrdiff_t r0 = 0, rows; r0 < n; r0 += rows) {
+            rows = n - r0 < WIDE_ROWS ? n - r0 : WIDE_ROWS;
+            FN(widen_rows)(i8, rows, m, x + r0 * ldx + g0 * 4, ldx, wide_x, ldo);
+            const ptrdiff_t blocks = (rows + RB - 1) / RB;
+            for (int c0 = 0; c0 < A; c0 += C) {
+                for (ptrdiff_t b = 0, b0 = 0, R; b < blocks; ++b, b0 += R) {
+                    R = rows / blocks + (b < rows % blocks);
+                    switch (R) {
+                        FRNN_ROWS_CASE(1) FRNN_ROWS_CASE(2) FRNN_ROWS_CASE(3) FRNN_ROWS_CASE(4)
+                        FRNN_ROWS_CASE(5) FRNN_ROWS_CASE(6) FRNN_ROWS_CASE(7) FRNN_ROWS_CASE(8)
+                    }
+                }
+            }
+        }
+    }
+}
+#undef FRNN_ROWS_CASE
+#undef WIDE_ROWS
+#endif
 
 #if FRNN_IS_FLOAT && defined(FRNN_AMX)
 /* ---- AMX (the amx tier): bf16 (TDPBF16PS) and int8 (TDPBUSD: u8 activations x s8 weights, corrected by 128 x
@@ -260,7 +386,14 @@ FRNN_ALWAYS_INLINE void FN(products_any)(const int G, ptrdiff_t n, ptrdiff_t H, 
             return;
         }
 #endif
-        FN(panel_rows_bf16)(G, n, groups, panel, x, v->ld * 2, acc);
+#ifdef FRNN_DPBF16
+        if (n >= 2 && frnn_widen_bf16)
+#else
+        if (n >= 2)
+#endif
+            FN(panel_rows_wide)(0, G, n, groups, panel, x, v->ld * 2, acc);
+        else
+            FN(panel_rows_bf16)(G, n, groups, panel, x, v->ld * 2, acc);
         return;
     }
     if (w->format == FRNN_FMT_I8) {
@@ -269,6 +402,10 @@ FRNN_ALWAYS_INLINE void FN(products_any)(const int G, ptrdiff_t n, ptrdiff_t H, 
         VINT sums[NSUP * 4 * NV];
 #ifdef FRNN_AMX
         if (tiles) FN(amx_products)(1, G, n, stride / FRNN_TILE_GROUPS, panel, x, v->ld, sums);
+        else
+#endif
+#ifndef FRNN_VNNI
+        if (n >= 2) FN(panel_rows_wide)(1, G, n, groups, panel, x, v->ld, sums);
         else
 #endif
         FN(panel_rows_i8)(G, n, groups, panel, x, v->ld, sums);

@@ -84,9 +84,17 @@ def _w(rng, shape):
     return randn(rng, shape, np.float32, scale=1 / np.sqrt(shape[1] or 1))
 
 
+@pytest.fixture(params=["dot", "widened"])
+def bf16_products(request):
+    """Both ways a bf16 product of two or more rows can run on a tier with VDPBF16PS (the tuning field widen_bf16,
+    chosen by the CPU's vendor by default; src_c/products.h); the tiers without it always widen."""
+    with tuned(widen_bf16=request.param == "widened"):
+        yield request.param
+
+
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("n,H,K", SIZES)
-def test_lstm_kernel(isa, precision, n, H, K, rng, seed):
+def test_lstm_kernel(isa, bf16_products, precision, n, H, K, rng, seed):
     w, v = _w(rng, (4 * H, K)), randn(rng, (n, K))
     gates, c = randn(rng, (n, 4 * H), scale=2.0), randn(rng, (n, H), scale=2.0)
     want_c, want_h = reference.lstm_gates(gates + reference.product(v, w, precision), c.astype(np.float64))
@@ -97,7 +105,7 @@ def test_lstm_kernel(isa, precision, n, H, K, rng, seed):
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("n,H,K", SIZES)
-def test_gru_kernels(isa, precision, n, H, K, rng, seed):
+def test_gru_kernels(isa, bf16_products, precision, n, H, K, rng, seed):
     """Both GRUs: linear before reset (one kernel), and the reset before W_hn (two phases, each from given rows)."""
     where = f"gru {precision} isa={isa} n={n} H={H}"
     w, h_prev, gx, b_hn = _w(rng, (3 * H, H)), randn(rng, (n, H)), randn(rng, (n, 3 * H), scale=2.0), randn(rng, H)
@@ -117,11 +125,23 @@ def test_gru_kernels(isa, precision, n, H, K, rng, seed):
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("n,H,K", SIZES)
 @pytest.mark.parametrize("G,act", [(1, "identity"), (1, "tanh"), (3, "relu"), (4, "identity")])
-def test_dense_kernel(isa, precision, n, H, K, G, act, rng, seed):
+def test_dense_kernel(isa, bf16_products, precision, n, H, K, G, act, rng, seed):
     w, v, pre = _w(rng, (G * H, K)), randn(rng, (n, K)), randn(rng, (1, G * H))
     want = reference.activation(act)(pre + reference.product(v, w, precision))
     got = _engine._kernel_dense(w, G, v, pre, (act, 0.0, 0.0), format=precision)
     assert_close(got, want, np.float32, f"dense {precision} isa={isa} G={G} n={n} H={H} K={K}", seed)
+
+
+@pytest.mark.parametrize("n,K", [(2, 5), (7, 64), (50, 301)])
+def test_widened_bf16_products_sum_as_the_dot_instruction(isa, n, K, rng, seed):
+    """Widening a bf16 panel to float32 FMAs adds each pair's products in VDPBF16PS's order (the odd k, then the
+    even one; each product exact), so on a tier with the instruction both ways give the same bits."""
+    w, v, pre = _w(rng, (4 * 40, K)), randn(rng, (n, K)), randn(rng, (1, 4 * 40))
+    with tuned(widen_bf16=0):
+        dot = _engine._kernel_dense(w, 4, v, pre, ("identity", 0.0, 0.0), format="bfloat16")
+    with tuned(widen_bf16=1):
+        widened = _engine._kernel_dense(w, 4, v, pre, ("identity", 0.0, 0.0), format="bfloat16")
+    assert np.array_equal(dot, widened), f"isa={isa} n={n} K={K} (seed={seed})"
 
 
 def test_kernels_keep_nan_and_zero_rows(isa, rng):

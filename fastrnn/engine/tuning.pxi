@@ -16,10 +16,14 @@ cdef struct Tuning:
     # Bytes of input projection a direction computes at once (a block of timesteps): bounds the scratch whatever T
     # is, and keeps the block and its rows of x in L2 while the panels of W_ih stream past them.
     double block_bytes
+    # 1: bf16 products of 2+ rows on the tiers with VDPBF16PS widen the weights to float32 FMAs (src_c/products.h):
+    # Intel runs VDPBF16PS at about half its FMA rate, AMD Zen 4/5 at twice. Default: by the CPU's vendor.
+    double widen_bf16
 
 
 cdef Tuning _tuning = Tuning(parallel_min_flops=4e6, split_min_step_flops=2.5e5, split_min_call_flops=1.5e6,
-                             split_chunks=8, block_bytes=1 << 21)
+                             split_chunks=8, block_bytes=1 << 21, widen_bf16=frnn_cpu_widens_bf16())
+frnn_widen_bf16 = frnn_cpu_widens_bf16()
 
 
 def tuning():
@@ -30,7 +34,7 @@ def tuning():
 def set_tuning(**values):
     """Set thresholds by name (tests force a path, benchmarks sweep them); returns the old values of those names,
     so `set_tuning(**old)` restores them."""
-    global _tuning
+    global _tuning, frnn_widen_bf16
     current = dict(_tuning)
     unknown = sorted(set(values) - set(current))
     if unknown:
@@ -38,6 +42,7 @@ def set_tuning(**values):
     old = {name: current[name] for name in values}
     current.update({name: float(value) for name, value in values.items()})
     _tuning = current
+    frnn_widen_bf16 = _tuning.widen_bf16 != 0
     return old
 
 
