@@ -82,6 +82,30 @@ def test_split_steps_match_oracle_and_one_thread(split_always, isa, kind, dtype,
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", KINDS)
+def test_sweep_order_changes_no_bits(isa, kind, dtype, rng, seed):
+    """One thread taking each step's panels in chunks, in the opposite order every other step (timeloop.pxi
+    _sweep, for weights of about L2's size), computes each unit as one pass over the panels does."""
+    T, B, H = 7, 3, 37
+    fmod = make_module(kind, rng, dtype, input_size=5, hidden_size=H, num_layers=2, bidirectional=True)
+    x = randn(rng, (T, B, 5), dtype)
+    lengths = np.array([T, T - 2, 1])
+    states = [randn(rng, s, dtype) for s in state_shapes(kind, 2, True, B, H)]
+    threads = fastrnn.get_num_threads()
+    fastrnn.set_num_threads(1)
+    try:
+        with tuned(sweep_min_bytes=1e30):
+            once = run_fastrnn(fmod, x, states, kind, lengths=lengths)
+        with tuned(sweep_min_bytes=0, sweep_chunks=2):
+            swept = run_fastrnn(fmod, x, states, kind, lengths=lengths)
+    finally:
+        fastrnn.set_num_threads(threads)
+    assert np.array_equal(once[0], swept[0]), f"{kind} {dtype.__name__} isa={isa} out (seed={seed})"
+    for a, b in zip(once[1], swept[1]):
+        assert np.array_equal(a, b), f"{kind} {dtype.__name__} isa={isa} state (seed={seed})"
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_split_steps_with_blocks_match_oracle(split_always, kind, rng, seed):
     # Blocks of 4 steps of input projection, each split too; B = 49 rows: more than a register block holds.

@@ -291,13 +291,14 @@ def test_cells_and_streams_within_budget(precision, kind, rng, seed):
                          np.stack(want) if cell_kind == "LSTM" else want, precision, f"{kind} cell", seed)
 
 
-@pytest.fixture(params=["1_block", "step_blocks_2_split", "2_directions"])
+@pytest.fixture(params=["1_block", "1_block_sweep", "step_blocks_2_split", "2_directions"])
 def path(request):
     before = fastrnn.get_num_threads()
-    fastrnn.set_num_threads(1 if request.param == "1_block" else 2)
+    fastrnn.set_num_threads(1 if request.param.startswith("1") else 2)
     split = 0 if request.param == "step_blocks_2_split" else 1e30
     with tuned(block_bytes=1 if request.param.startswith("step") else 1 << 40, split_min_step_flops=split,
-               split_min_call_flops=split, split_chunks=3,
+               split_min_call_flops=split, split_chunks=3, sweep_chunks=3,
+               sweep_min_bytes=0 if request.param.endswith("sweep") else 1e30,
                parallel_min_flops=0 if request.param == "2_directions" else 1e30):
         yield request.param
     fastrnn.set_num_threads(before)
@@ -318,7 +319,8 @@ def test_paths_agree_bit_for_bit(isa, path, precision, kind, rng, seed):
     states = [randn(rng, s) for s in state_shapes(kind, 2, True, B, H, 13)]
     hx = tuple(states) if len(states) == 2 else states[0]
     got = module(x, hx, lengths=lengths)
-    with tuned(block_bytes=1 << 40, split_min_step_flops=1e30, split_min_call_flops=1e30, parallel_min_flops=1e30):
+    with tuned(block_bytes=1 << 40, split_min_step_flops=1e30, split_min_call_flops=1e30, parallel_min_flops=1e30,
+               sweep_min_bytes=1e30):
         threads = fastrnn.get_num_threads()
         fastrnn.set_num_threads(1)
         want = module(x, hx, lengths=lengths)

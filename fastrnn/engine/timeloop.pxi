@@ -79,9 +79,30 @@ cdef inline void _run_phase(floating *typed, Direction *D, int phase, bint split
     D.phase = phase
     if split:
         frnn_team_run(_chunk_f32 if floating is float else _chunk_f64, D, (units + D.chunk_units - 1) // D.chunk_units)
+    elif phase != PHASE_PROJECT and _recurrent_bytes(typed, L) >= _tuning.sweep_min_bytes:
+        _sweep(typed, D, units)
     else:
         D.chunk_units = units
         _chunk(typed, D, 0)
+
+
+cdef inline double _recurrent_bytes(floating *typed, const LayerSpec *L) noexcept nogil:
+    """Bytes of the weights one step reads (W_hh, W_hn, W_hr) in the layer's format."""
+    cdef double item = sizeof(floating) if L.format == FRNN_FMT_FLOAT else 2 if L.format == FRNN_FMT_BF16 else 1
+    return item * ((L.gate_rows + (L.hidden_size if L.w_hn[0].panels != NULL else 0)) * L.out_size
+                   + (L.out_size * L.hidden_size if L.w_hr[0].panels != NULL else 0))
+
+
+cdef inline void _sweep(floating *typed, Direction *D, Py_ssize_t units) noexcept nogil:
+    """A phase by one thread, in sweep_chunks chunks taken in the opposite order on every other step: what one step
+    read last is what L2 still holds, so the next step starts there (weights of about L2's size and more stream
+    from L3 otherwise, every step). Chunks are whole panels: the order changes no unit's arithmetic."""
+    cdef Py_ssize_t lanes = frnn_lanes(sizeof(floating)), panels = (units + lanes - 1) // lanes
+    cdef Py_ssize_t chunks = max(1, <Py_ssize_t>_tuning.sweep_chunks), i, count
+    D.chunk_units = (panels + chunks - 1) // chunks * lanes
+    count = (units + D.chunk_units - 1) // D.chunk_units
+    for i in range(count):
+        _chunk(typed, D, count - 1 - i if D.t & 1 else i)
 
 
 cdef inline void _finish_step(floating *typed, const Direction *D) noexcept nogil:
