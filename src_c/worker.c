@@ -1,10 +1,12 @@
 /* One persistent worker thread, teamed with one caller at a time (see worker.h for the contract).
  *
- * Chunks are claimed from one 64-bit word, seq:24 | n:20 | next:20: the leader publishes a phase by storing
- * (seq, n, 0), and the leader and the worker each fetch_add it and run chunk `next` while next < n. A claimer
- * decodes seq, n and next from its own fetch_add, so it never acts on a later phase's size; a phase cannot end
- * (nor its function change) while a claimed chunk runs, because the leader waits for the worker's count of
- * finished chunks before it returns.
+ * Chunks are claimed from one 64-bit word, seq:16 | n:16 | front:16 | back:16: the leader publishes a phase by
+ * storing (seq, n, 0, 0); the leader claims from the front (fetch_add on `front`, runs chunk `front`), the worker
+ * from the back (runs chunk n-1-`back`), while front + back < n. Each claimer decodes the word from its own
+ * fetch_add, so it never acts on a later phase's size and no chunk is taken twice; a phase cannot end (nor its
+ * function change) while a claimed chunk runs, because the leader waits for the worker's count of finished chunks
+ * before it returns. Claiming from the two ends keeps each thread on about the same units every step, so the
+ * weights of its part stay in its core's L2 from one step to the next.
  *
  * Never worse than one thread: the leader does not wait for the worker to start; it only waits for chunks the
  * worker has claimed. When such a wait runs long (the worker's core is busy with another process and the worker
@@ -25,9 +27,11 @@
 #define LATE_MIN_NS 20000L     /* a wait for the worker this long (and 4x a chunk of the leader's) is late */
 #define MAX_BACKOFF 256
 
-#define SEQ(w) ((w) >> 40)
-#define NCH(w) (((w) >> 20) & 0xfffff)
-#define IDX(w) ((w) & 0xfffff)
+#define NCH(w) (((w) >> 32) & 0xffff)
+#define FRONT(w) (((w) >> 16) & 0xffff)
+#define BACK(w) ((w) & 0xffff)
+#define OPEN(w) (FRONT(w) + BACK(w) < NCH(w))
+#define MAX_CHUNKS 0x7fff      /* each field counts at most n + 1 claims */
 
 static pthread_mutex_t owner = PTHREAD_MUTEX_INITIALIZER;  /* held by the team's leader */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;   /* guards the sleep */
@@ -65,10 +69,10 @@ static void *worker_main(void *unused)
     long idle_since = now_ns();
     for (unsigned spins = 0;; ++spins) {
         uint64_t w = __atomic_load_n(&claim, __ATOMIC_ACQUIRE);
-        if (IDX(w) < NCH(w)) {
+        if (OPEN(w)) {
             uint64_t got = __atomic_fetch_add(&claim, 1, __ATOMIC_ACQ_REL);
-            if (IDX(got) < NCH(got)) {
-                phase_fn(phase_ctx, (long)IDX(got));
+            if (OPEN(got)) {
+                phase_fn(phase_ctx, (long)(NCH(got) - 1 - BACK(got)));
                 __atomic_fetch_add(&worker_done, 1, __ATOMIC_RELEASE);
             }
             idle_since = now_ns();
@@ -146,15 +150,15 @@ void frnn_team_end(void)
 
 void frnn_team_run(frnn_chunk_fn fn, void *ctx, long n)
 {
-    if (!in_team || n <= 1 || late_in_team) {
+    if (!in_team || n <= 1 || n > MAX_CHUNKS || late_in_team) {
         for (long i = 0; i < n; ++i) fn(ctx, i);
         return;
     }
     phase_fn = fn;
     phase_ctx = ctx;
     __atomic_store_n(&worker_done, 0, __ATOMIC_RELAXED);
-    seq = (seq + 1) & 0xffffff;
-    __atomic_store_n(&claim, seq << 40 | (uint64_t)n << 20, __ATOMIC_SEQ_CST);
+    seq = (seq + 1) & 0xffff;
+    __atomic_store_n(&claim, seq << 48 | (uint64_t)n << 32, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&sleeping, __ATOMIC_SEQ_CST)) {
         pthread_mutex_lock(&lock);
         pthread_cond_signal(&wake);
@@ -162,9 +166,9 @@ void frnn_team_run(frnn_chunk_fn fn, void *ctx, long n)
     }
     long mine = 0, start = now_ns();
     for (;;) {
-        uint64_t got = __atomic_fetch_add(&claim, 1, __ATOMIC_ACQ_REL);
-        if (IDX(got) >= NCH(got)) break;
-        fn(ctx, (long)IDX(got));
+        uint64_t got = __atomic_fetch_add(&claim, (uint64_t)1 << 16, __ATOMIC_ACQ_REL);
+        if (!OPEN(got)) break;
+        fn(ctx, (long)FRONT(got));
         ++mine;
     }
     if (mine == n) return;
