@@ -4,7 +4,8 @@
  * A team runs phases: frnn_team_run(fn, ctx, n) runs fn(ctx, i) for every chunk i in 0..n-1 and returns when all
  * are done. The caller and the worker claim chunks through one atomic word (the caller from the first up, the
  * worker from the last down), so a worker that is late (asleep, or its core busy with another process) simply
- * takes fewer or none: the caller never waits for it to start, only for a chunk it has claimed to finish. Chunks of one phase must be independent; a phase starts after the previous one ended.
+ * takes fewer or none: the caller never waits for it to start, only for a chunk it has claimed to finish. Chunks
+ * of one phase must be independent; a phase starts after the previous one ended.
  */
 #ifndef FASTRNN_WORKER_H
 #define FASTRNN_WORKER_H
