@@ -17,15 +17,9 @@
  * 1 ulp), 2^n put into the exponent field. Clamping to [-88, 0] keeps 2^n a normal number or exactly 0,
  * so deep saturation gives exact 0/1 and never inf/inf. Comparisons are false for NaN, so a NaN input
  * keeps its value through the clamps and poisons the polynomial: NaN in, NaN out. */
-FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_neg_f32, ISA)(frnn_vf32 x)
+/* exp(n ln2 + r) / 2^n for the reduced argument: x = r + n ln2 (ln2 in two parts), then 1 + r + r^2 P(r). */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_reduced_f32, ISA)(frnn_vf32 x, frnn_vf32 n)
 {
-#if FRNN_VB == 64 && defined(__AVX512F__)
-    /* The same reduction and polynomial in ~14 instructions instead of ~25: n rounded by VRNDSCALEPS, 2^n applied
-     * by VSCALEFPS, no clamps or integer round trip (the cell math is ~20% faster). Below ln(FLT_MIN) the result
-     * is 0 (the mask: no subnormals, whose arithmetic is slow; NaN is kept as not-less-than is true for it). */
-    const __mmask16 normal = _mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(-87.33f), _CMP_NLT_UQ);
-    const frnn_vf32 n = (frnn_vf32)_mm512_roundscale_ps((__m512)(x * 1.44269504088896341f),
-                                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     x = x - n * 0.693359375f;
     x = x - n * -2.12194440e-4f;
     const frnn_vf32 z = x * x;
@@ -35,7 +29,19 @@ FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_neg_f32, ISA)(frnn_vf32 x)
     p = p * x + 4.1665795894e-2f;
     p = p * x + 1.6666665459e-1f;
     p = p * x + 5.0000001201e-1f;
-    p = p * z + x + 1.0f;
+    return p * z + x + 1.0f;
+}
+
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_neg_f32, ISA)(frnn_vf32 x)
+{
+#if FRNN_VB == 64 && defined(__AVX512F__)
+    /* The same reduction and polynomial in ~14 instructions instead of ~25: n rounded by VRNDSCALEPS, 2^n applied
+     * by VSCALEFPS, no clamps or integer round trip (the cell math is ~20% faster). Below ln(FLT_MIN) the result
+     * is 0 (the mask: no subnormals, whose arithmetic is slow; NaN is kept as not-less-than is true for it). */
+    const __mmask16 normal = _mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(-87.33f), _CMP_NLT_UQ);
+    const frnn_vf32 n = (frnn_vf32)_mm512_roundscale_ps((__m512)(x * 1.44269504088896341f),
+                                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const frnn_vf32 p = ISA_FN(exp_reduced_f32, ISA)(x, n);
     return (frnn_vf32)_mm512_maskz_scalef_ps(normal, (__m512)p, (__m512)n);
 #else
     const frnn_vf32 lo = (frnn_vf32){0} - 88.0f, zero = (frnn_vf32){0};
@@ -47,16 +53,7 @@ FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_neg_f32, ISA)(frnn_vf32 x)
     frnn_vf32 nf = __builtin_convertvector(n, frnn_vf32);
     n += (nf > fx);                                          /* true is -1 */
     nf = __builtin_convertvector(n, frnn_vf32);
-    x = x - nf * 0.693359375f;
-    x = x - nf * -2.12194440e-4f;
-    frnn_vf32 z = x * x;
-    frnn_vf32 p = 1.9875691500e-4f + zero;
-    p = p * x + 1.3981999507e-3f;
-    p = p * x + 8.3334519073e-3f;
-    p = p * x + 4.1665795894e-2f;
-    p = p * x + 1.6666665459e-1f;
-    p = p * x + 5.0000001201e-1f;
-    p = p * z + x + 1.0f;
+    const frnn_vf32 p = ISA_FN(exp_reduced_f32, ISA)(x, nf);
     /* n >= -127: n = -127 gives exponent field 0, i.e. the factor 0.0 (true value < 1.2e-38). */
     frnn_vi32 scale = (n + 127) << 23;
     return p * (frnn_vf32)scale;
