@@ -143,7 +143,8 @@ def layer_rnn(name, cls, cfg, tensors, version, batch_first=True):
         merge_mode = MERGES[cfg.get("merge_mode", "concat")]
         forward = cfg["layer"]
         backward = cfg.get("backward_layer") or forward
-        cells = [(forward["class_name"], forward.get("config", {})), (backward["class_name"], backward.get("config", {}))]
+        cells = [(forward["class_name"], forward.get("config", {})),
+                 (backward["class_name"], backward.get("config", {}))]
         if cells[0][1].get("go_backwards"):
             raise _Unusable("the wrapped layer has go_backwards=True, so both directions run backwards")
     kinds = {KINDS[c] for c, _ in cells}

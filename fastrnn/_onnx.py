@@ -296,7 +296,8 @@ class _Graph:
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 for base, label, part, rows, cols in (("weight_ih", "W", None, G * H, spec["I"]),
                                                       ("weight_hh", "R", None, G * H, H),
-                                                      ("bias_ih", "B", 0, G * H, None), ("bias_hh", "B", 1, G * H, None),
+                                                      ("bias_ih", "B", 0, G * H, None),
+                                                      ("bias_hh", "B", 1, G * H, None),
                                                       ("weight_p", "P", None, 3 * H, None)):
                     if label in spec["tensors"]:
                         blocks = PEEPHOLES_TO_TORCH if label == "P" else order

@@ -39,7 +39,8 @@ class _Direction:
         name = lambda base: key(base, layer, d, config.cell)  # noqa: E731
         get = lambda base: weights.get(name(base))  # noqa: E731
         self.config, self.dtype = config, dtype
-        self.w_ih, self.w_hh, self.w_hr, self.peep = get("weight_ih"), get("weight_hh"), get("weight_hr"), get("weight_p")
+        self.w_ih, self.w_hh = get("weight_ih"), get("weight_hh")
+        self.w_hr, self.peep = get("weight_hr"), get("weight_p")
         b_ih, b_hh = get("bias_ih"), get("bias_hh")
         self.b_ih = np.zeros(self.w_ih.shape[0], dtype) if b_ih is None else b_ih
         self.b_hh = np.zeros(self.w_ih.shape[0], dtype) if b_hh is None else b_hh

@@ -219,5 +219,5 @@ class GRU(_RNNBase):
                  bidirectional=False, dtype=np.float32, *, precision=None, activations=None, clip=None,
                  linear_before_reset=True, reverse=False):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         0, dtype, precision=precision, activations=activations, clip=clip, linear_before_reset=bool(linear_before_reset),
-                         reverse=reverse)
+                         0, dtype, precision=precision, activations=activations, clip=clip,
+                         linear_before_reset=bool(linear_before_reset), reverse=reverse)

@@ -2,9 +2,9 @@
 and one direction's steps split by hidden units across the caller and the worker (spin barriers per step).
 
 Every kind, dtype, batch_first, variable lengths and a projection, with the parallel path forced (no minimum
-work), against the numpy oracle (tests/reference.py) and bitwise against one thread (the directions are independent, so running them at once
-changes no arithmetic); concurrent callers share the one worker (the loser runs both directions itself); a
-forked child starts its own worker.
+work), against the numpy oracle (tests/reference.py) and bitwise against one thread (the directions are
+independent, so running them at once changes no arithmetic); concurrent callers share the one worker (the loser runs
+both directions itself); a forked child starts its own worker.
 """
 from __future__ import annotations
 

@@ -228,7 +228,8 @@ def _step_operand(case, params, x, h, c, precision):
 # ---- 3. whole sequences: budget vs torch, paths vs each other ----------------------------------------------------
 
 def _torch_pair(kind, precision, rng, **options):
-    torch = pytest.importorskip("torch", reason="torch float32 is the reference of the budget (pip install torch==2.13.0)")
+    torch = pytest.importorskip("torch",
+                                reason="torch float32 is the reference of the budget (pip install torch==2.13.0)")
     float_module = make_module(kind, rng, np.float32, **options)
     module = fastrnn.from_torch(_to_torch(torch, float_module), precision=precision)
     return torch, float_module, module
