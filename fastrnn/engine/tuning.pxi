@@ -44,7 +44,7 @@ def _l2_bytes():
 cdef Tuning _tuning = Tuning(parallel_min_flops=4e6, split_min_step_flops=2.5e5, split_min_call_flops=4e5,
                              split_chunks=8, block_bytes=1 << 21, widen_bf16=frnn_cpu_widens_bf16(),
                              sweep_min_bytes=0.75 * _l2_bytes(), sweep_chunks=16)
-frnn_widen_bf16 = frnn_cpu_widens_bf16()
+frnn_widen_bf16 = _tuning.widen_bf16 != 0  # the kernels read the C global; set_tuning keeps it in step
 
 
 def tuning():
