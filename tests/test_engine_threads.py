@@ -82,6 +82,27 @@ def test_split_steps_match_oracle_and_one_thread(split_always, isa, kind, dtype,
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("chunks", [2, 5, 8])
+def test_split_middle_out_order_changes_no_bits(split_always, kind, chunks, rng, seed):
+    """A split step's chunks taken from the middle out on odd steps (timeloop.pxi _split_order: every chunk once,
+    whichever claims the worker wins) give what the plain order and one thread give, bit for bit."""
+    T, B, H = 9, 3, 150  # float32: 10 panels of 16 (the last partial) in `chunks` chunks
+    fmod = make_module(kind, rng, np.float32, input_size=7, hidden_size=H, num_layers=2)
+    x = randn(rng, (T, B, 7))
+    states = [randn(rng, s, np.float32) for s in state_shapes(kind, 2, False, B, H)]
+    fastrnn.set_num_threads(1)
+    want = run_fastrnn(fmod, x, states, kind)
+    fastrnn.set_num_threads(2)
+    for split_sweep in (0, 1):
+        with tuned(split_chunks=chunks, split_sweep=split_sweep):
+            assert worker_joins(lambda: run_fastrnn(fmod, x, states, kind))
+            got = run_fastrnn(fmod, x, states, kind)
+        assert np.array_equal(got[0], want[0]), f"{kind} chunks={chunks} split_sweep={split_sweep} (seed={seed})"
+        for a, b in zip(got[1], want[1]):
+            assert np.array_equal(a, b), f"{kind} chunks={chunks} split_sweep={split_sweep} state (seed={seed})"
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kind", KINDS)
 def test_sweep_order_changes_no_bits(isa, kind, dtype, rng, seed):

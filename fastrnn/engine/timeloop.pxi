@@ -42,9 +42,21 @@ cdef void _projection_units(floating *typed, const Direction *D, Py_ssize_t p0, 
            <const frnn_cell *>NULL, <floating *>D.h_new, L.out_size)
 
 
+cdef inline long _split_order(Py_ssize_t count, long i) noexcept nogil:
+    """The chunk a split phase's claim i runs on an odd step. The caller claims 0, 1, .. and the worker count-1,
+    count-2, .. (src_c/worker.c), so each core takes about the same half of the panels every step; on odd steps
+    each half is taken from the middle out (the caller's half downwards, the worker's upwards, and the far ends
+    of the other's half last), so each core starts a step on the panels its L2 kept from the previous one."""
+    cdef long mid = count // 2
+    return mid - 1 - i if i < mid else count - 1 + mid - i
+
+
 cdef void _chunk(floating *typed, Direction *D, long i) noexcept nogil:
-    """Chunk i of the current phase: units [i * chunk_units, (i + 1) * chunk_units) of it."""
+    """Chunk i of the current phase: units [i * chunk_units, (i + 1) * chunk_units) of it (a split recurrent
+    phase on an odd step: chunk _split_order(i))."""
     cdef Py_ssize_t units = D.L.out_size if D.phase == PHASE_PROJECTION else D.L.hidden_size
+    if D.outward:
+        i = _split_order(D.outward, i)
     cdef Py_ssize_t j0 = i * D.chunk_units, j1 = min(units, j0 + D.chunk_units)
     if D.phase == PHASE_PROJECT:
         _project_block(typed, D, j0, j1)
@@ -68,7 +80,7 @@ cdef inline void _run_phase(floating *typed, Direction *D, int phase, bint split
     """One phase over every unit, after the rows its product reads are ready (converted once, by this thread, for
     bf16 / int8 weights)."""
     cdef const LayerSpec *L = D.L
-    cdef Py_ssize_t units = L.out_size if phase == PHASE_PROJECTION else L.hidden_size
+    cdef Py_ssize_t units = L.out_size if phase == PHASE_PROJECTION else L.hidden_size, count
     if phase == PHASE_PROJECT:
         if L.format != FRNN_FMT_FLOAT:
             _convert_block(D)
@@ -78,7 +90,10 @@ cdef inline void _run_phase(floating *typed, Direction *D, int phase, bint split
         D.rows = _convert_rows(L.format, D.n, L.hidden_size, D.cell, L.hidden_size, D.v_conv, D.v_scale)
     D.phase = phase
     if split:
-        frnn_team_run(_chunk_f32 if floating is float else _chunk_f64, D, (units + D.chunk_units - 1) // D.chunk_units)
+        count = (units + D.chunk_units - 1) // D.chunk_units
+        D.outward = count if phase != PHASE_PROJECT and D.t & 1 and _tuning.split_sweep != 0 else 0
+        frnn_team_run(_chunk_f32 if floating is float else _chunk_f64, D, count)
+        D.outward = 0
     elif phase != PHASE_PROJECT and _recurrent_bytes(typed, L) >= _tuning.sweep_min_bytes:
         _sweep(typed, D, units)
     else:
