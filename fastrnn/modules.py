@@ -140,30 +140,22 @@ class _RNNBase(Module):
         D, P, dtype = self.num_directions, self.config.out_size, self.dtype
         if self.config.slow:
             return _slow.run_layers(self.config, self._weights(), rows, T, B, self.batch_first, h_n, c_n, active, dtype)
-        layers, pool = self._layers, self._work_buffers()
+        layers, pool = self._layers, self.__dict__.setdefault("_pool", [])  # work buffers (_take), never pickled
         scratch = _take(pool, max(layer.scratch_size(T, B) for layer in layers), dtype)  # bounded whatever T is
-        held = []  # pooled outputs of earlier layers, given back once the next layer has read them
         for index, layer in enumerate(layers):
-            if index == len(layers) - 1:  # the caller's: a new array
+            last = index == len(layers) - 1
+            if last:  # the caller's: a new array (padded outputs must read 0)
                 out = (np.zeros if active is not None else np.empty)((T * B, D * P), dtype=dtype)
             else:
                 out = _take(pool, T * B * D * P, dtype, zeroed=active is not None).reshape(T * B, D * P)
             states = slice(index * D, (index + 1) * D)
             layer.forward(rows, T, B, self.batch_first, h_n[states], None if c_n is None else c_n[states],
                           out, scratch, active)
-            for buffer in held:
-                _give(pool, buffer)
-            held = [out.base] if index < len(layers) - 1 else []
+            if index > 0:  # the previous layer's output, now read
+                _give(pool, rows)
             rows = out
         _give(pool, scratch)
         return rows
-
-    def _work_buffers(self):
-        """The module's pool of work buffers (see _take), made on first use; never pickled."""
-        pool = self.__dict__.get("_pool")
-        if pool is None:
-            pool = self.__dict__.setdefault("_pool", [])
-        return pool
 
 
 # Work buffers (a call's scratch, the outputs of all but its last layer) are reused from call to call: a new
