@@ -27,17 +27,19 @@ def blocks(request):
         yield request.param
 
 
-@pytest.fixture(params=["1", "1_sweep", "2_split", "2_directions"])
+@pytest.fixture(params=["1", "1_sweep", "1_fused", "2_split", "2_directions"])
 def threads(request):
-    """One thread; one thread taking each step's panels in chunks, in the opposite order every other step; two with
-    every step split into chunks; two with the directions at once (however small)."""
+    """One thread; one thread taking each step's panels in chunks, in the opposite order every other step; the same
+    with each chunk's input projection fused into its step (blocks of one step); two with every step split into
+    chunks; two with the directions at once (however small)."""
     import fastrnn
     before = fastrnn.get_num_threads()
     fastrnn.set_num_threads(1 if request.param.startswith("1") else 2)
     split = 0 if request.param == "2_split" else 1e30
     with tuned(parallel_min_flops=0 if request.param == "2_directions" else 1e30, split_min_step_flops=split,
                split_min_call_flops=split, split_chunks=3, sweep_chunks=3,
-               sweep_min_bytes=0 if request.param == "1_sweep" else 1e30):
+               sweep_min_bytes=0 if request.param == "1_sweep" else 1e30,
+               fuse_min_bytes=0 if request.param == "1_fused" else 1e30):
         yield request.param
     fastrnn.set_num_threads(before)
 

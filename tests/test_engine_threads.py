@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import fastrnn
-from conftest import KINDS, assert_close, make_module, randn, run_fastrnn, run_reference, state_shapes, tuned
+from conftest import (KINDS, assert_close, make_module, module_args, randn, random_weights, run_fastrnn, run_reference,
+                      state_shapes, tuned)
 
 from fastrnn import _engine
 
@@ -125,6 +126,38 @@ def test_sweep_order_changes_no_bits(isa, kind, dtype, rng, seed):
     assert np.array_equal(once[0], swept[0]), f"{kind} {dtype.__name__} isa={isa} out (seed={seed})"
     for a, b in zip(once[1], swept[1]):
         assert np.array_equal(a, b), f"{kind} {dtype.__name__} isa={isa} state (seed={seed})"
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "int8"])
+@pytest.mark.parametrize("kind", KINDS + ("GRU_RESET_BEFORE",))
+def test_fused_sweep_changes_no_bits(isa, kind, precision, rng, seed):
+    """Blocks of one step run chunk by chunk, each chunk's input projection with its step, in the opposite order on
+    every other step (timeloop.pxi _fused_step: every streamed step of weights about L2's size) give the bits of
+    the projection-then-step phases, streamed frame by frame and in a call with variable lengths."""
+    T, B, H, I = 7, 3, 37, 5
+    name, kwargs = module_args("GRU" if kind == "GRU_RESET_BEFORE" else kind, I, H, num_layers=2)
+    if kind == "GRU_RESET_BEFORE":
+        kwargs["linear_before_reset"] = False
+    fmod = getattr(fastrnn, name)(**kwargs, precision=precision)
+    fmod.load_state_dict(random_weights(fmod, rng, 1.0 / np.sqrt(H)))
+    x = randn(rng, (T, B, I))
+    lengths = np.array([T, T - 2, 1])
+    threads = fastrnn.get_num_threads()
+    fastrnn.set_num_threads(1)
+    try:
+        results = []
+        for fuse in (1e30, 0):
+            with tuned(fuse_min_bytes=fuse, sweep_chunks=3, block_bytes=1):
+                stream = fmod.stream(batch_size=B)
+                frames = np.stack([stream(x[t:t + 1])[0] for t in range(T)])
+                state = stream.state
+                out, finals = run_fastrnn(fmod, x, lengths=lengths, kind=name)
+                results.append([frames, *(state if isinstance(state, tuple) else [state]), out, *finals])
+    finally:
+        fastrnn.set_num_threads(threads)
+    plain, fused = results
+    for what, a, b in zip(["stream", "stream h", "stream c or call"] + ["call"] * 3, plain, fused):
+        assert np.array_equal(a, b), f"{kind} {precision} isa={isa} {what} (seed={seed})"
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])

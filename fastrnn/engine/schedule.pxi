@@ -89,7 +89,7 @@ cdef void _run_layer(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, Py_ssize_t 
     cdef Direction dirs[2]
     for d in range(D):
         dirs[d].L, dirs[d].d, dirs[d].batch_first, dirs[d].T, dirs[d].B = L, d, batch_first, T, B
-        dirs[d].reverse, dirs[d].outward = d == 1 or L.reverse, 0
+        dirs[d].reverse, dirs[d].outward, dirs[d].fused_steps = d == 1 or L.reverse, 0, 0
         dirs[d].x, dirs[d].out, dirs[d].active, dirs[d].block_steps = x, out, active, Tb
         dirs[d].h, dirs[d].c = h + d * B * P, c + d * B * H if c != NULL else NULL
         _lay_scratch(&dirs[d], L, Tb, B, sizeof(floating), _aligned(scratch + d * size))

@@ -81,4 +81,5 @@ cdef struct Direction:
     Py_ssize_t t0, t1, t, n   # block [t0, t1); step t with n active rows
     Py_ssize_t chunk_units    # units per chunk (whole panels)
     Py_ssize_t outward        # chunks of a split recurrent phase on an odd step (0: none): see _split_order
+    Py_ssize_t fused_steps    # one-step blocks run by _fused_step so far (their sweep order alternates)
     frnn_rows rows            # what the phase's product reads (PHASE_STEP: h; CANDIDATE: r * h; PROJECTION: cell)

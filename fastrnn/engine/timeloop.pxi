@@ -120,6 +120,34 @@ cdef inline void _sweep(floating *typed, Direction *D, Py_ssize_t units) noexcep
         _chunk(typed, D, count - 1 - i if D.t & 1 else i)
 
 
+cdef inline double _step_bytes(floating *typed, const LayerSpec *L) noexcept nogil:
+    """Bytes of the weights one step of a one-step block reads: W_ih and the recurrent ones."""
+    cdef double item = sizeof(floating) if L.format == FRNN_FMT_FLOAT else 2 if L.format == FRNN_FMT_BF16 else 1
+    return item * L.gate_rows * L.input_size + _recurrent_bytes(typed, L)
+
+
+cdef inline void _fused_step(floating *typed, Direction *D) noexcept nogil:
+    """A block of one step (D.t), by one thread: each chunk of units gets its input projection and its recurrent
+    step together, so the chunks may run in any order; they run in the opposite order on every other such step.
+    W_ih and W_hh are then read as one sweep: what the previous step read last is still in L2 (a streamed LSTM 256
+    reads 2 MB per step, a 2 MB L2's size). The order changes no unit's arithmetic."""
+    cdef const LayerSpec *L = D.L
+    cdef Py_ssize_t lanes = frnn_lanes(sizeof(floating)), units = L.hidden_size, panels = (units + lanes - 1) // lanes
+    cdef Py_ssize_t chunks = max(1, <Py_ssize_t>_tuning.sweep_chunks), i, k, count, j0, j1
+    if L.format != FRNN_FMT_FLOAT:
+        _convert_block(D)
+    D.rows = _convert_rows(L.format, D.n, L.out_size, D.h, L.out_size, D.v_conv, D.v_scale)
+    D.chunk_units = (panels + chunks - 1) // chunks * lanes
+    count = (units + D.chunk_units - 1) // D.chunk_units
+    for k in range(count):
+        i = count - 1 - k if D.fused_steps & 1 else k
+        j0 = i * D.chunk_units
+        j1 = min(units, j0 + D.chunk_units)
+        _project_block(typed, D, j0, j1)
+        _step_units(typed, D, j0, j1)
+    D.fused_steps += 1
+
+
 cdef inline void _finish_step(floating *typed, const Direction *D) noexcept nogil:
     """The new h becomes the state, and step t's output rows (time-major: row t*B + b; batch-major: b*T + t)."""
     cdef Py_ssize_t P = D.L.out_size, DP = D.L.num_directions * P
@@ -142,16 +170,21 @@ cdef void _run_direction(floating *typed, Direction *D, bint split) noexcept nog
     cdef bint candidate = D.L.w_hn[D.d].panels != NULL
     if split:
         D.chunk_units = _chunk_units(D.L.hidden_size, sizeof(floating))
+    cdef bint fuse = Tb == 1 and not split and _step_bytes(typed, D.L) >= _tuning.fuse_min_bytes
     for k in range(blocks):
         D.t0 = max(0, T - (k + 1) * Tb) if reverse else k * Tb
         D.t1 = T - k * Tb if reverse else min(T, (k + 1) * Tb)
-        _run_phase(typed, D, PHASE_PROJECT, split)
+        if not fuse:
+            _run_phase(typed, D, PHASE_PROJECT, split)
         for s in range(D.t1 - D.t0):
             D.t = D.t1 - 1 - s if reverse else D.t0 + s
             D.n = D.active[D.t] if D.active != NULL else D.B
             if D.n == 0:
                 continue
-            _run_phase(typed, D, PHASE_STEP, split)
+            if fuse:
+                _fused_step(typed, D)
+            else:
+                _run_phase(typed, D, PHASE_STEP, split)
             if candidate:
                 _run_phase(typed, D, PHASE_CANDIDATE, split)
             if projection:

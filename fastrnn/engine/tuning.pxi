@@ -25,6 +25,11 @@ cdef struct Tuning:
     # float32 -25%, LSTM 512 float32 -29%, LSTM 1024 int8 -13%, LSTM 256 float32 (1 MB) +1%.
     double sweep_min_bytes
     double sweep_chunks
+    # Bytes of a step's weights (W_ih and the recurrent ones) from which one thread runs a block of one step (every
+    # streamed step) chunk by chunk, each chunk's input projection and recurrent step together, in the opposite
+    # order on every other step (timeloop.pxi _fused_step): both matrices are swept, so W_ih + W_hh about L2's size
+    # stay mostly in L2 from step to step instead of streaming from L3. Default: sweep_min_bytes.
+    double fuse_min_bytes
     # 1: a split recurrent phase takes each core's half of the panels from the middle out on odd steps
     # (timeloop.pxi _split_order), so each core starts a step on what its L2 kept. Same-process A/B, 2 threads,
     # B=1 T=100: LSTM 512 float32 -21%, LSTM 1024 -6%, GRU 512 -6%; B=64 within noise.
@@ -47,7 +52,8 @@ def _l2_bytes():
 
 cdef Tuning _tuning = Tuning(parallel_min_flops=4e6, split_min_step_flops=2.5e5, split_min_call_flops=4e5,
                              split_chunks=8, block_bytes=1 << 21, widen_bf16=frnn_cpu_widens_bf16(),
-                             sweep_min_bytes=0.75 * _l2_bytes(), sweep_chunks=16, split_sweep=1)
+                             sweep_min_bytes=0.75 * _l2_bytes(), sweep_chunks=16,
+                             fuse_min_bytes=0.75 * _l2_bytes(), split_sweep=1)
 frnn_widen_bf16 = _tuning.widen_bf16 != 0  # the kernels read the C global; set_tuning keeps it in step
 
 
