@@ -171,7 +171,7 @@ class Module:
 
     def __getstate__(self):
         # The packed layers hold raw pointers: pickle the torch-named weights, repack on first use.
-        skip = ("_packed", "_pending", "_biases", "_lock", "_pool")  # _pool: work buffers (modules.py _take)
+        skip = ("_packed", "_pending", "_biases", "_lock", "_pool")  # _pool: work buffers (engine/calls.pxi)
         state = {k: v for k, v in self.__dict__.items() if k not in skip}
         state["_pending"] = self._weights()
         return state

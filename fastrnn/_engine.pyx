@@ -34,6 +34,7 @@ The files, in the order they are included:
   projection.pxi  the input projection
   schedule.pxi    which thread runs which direction or half
   layer.pxi       Layer: packing and the forward call
+  calls.pxi       a module's call: its layers in turn, work buffers from the module's pool
   stack.pxi       Stack: streaming
   testing.pxi     the gate kernels called directly, for the tests
 One module, not several: the time loop, projection and schedule call each other's cdef functions inline, which
@@ -86,5 +87,6 @@ include "engine/projection.pxi"
 include "engine/timeloop.pxi"
 include "engine/schedule.pxi"
 include "engine/layer.pxi"
+include "engine/calls.pxi"
 include "engine/stack.pxi"
 include "engine/testing.pxi"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastrnn import _slow
+from fastrnn import _engine, _slow
 from fastrnn._base import Module, check_dtype, check_precision, semantics_repr
 from fastrnn._convert import check_int, lstm_state_pair, to_numpy
 from fastrnn._kinds import check_nonlinearity
@@ -53,13 +53,11 @@ class _CellBase(Module):
         H = self.hidden_size
         h = self._state(h0, h_name, (B, H), unbatched).reshape(1, B, H)
         c = self._state(c0, "c0", (B, H), unbatched).reshape(1, B, H) if self.config.kind == "LSTM" else None
-        rows = np.ascontiguousarray(x, dtype=self.dtype).reshape(B, self.input_size)
-        out = np.empty((B, H), dtype=self.dtype)
         if self.config.slow:
+            rows = np.ascontiguousarray(x, dtype=self.dtype).reshape(B, self.input_size)
             _slow.run_layers(self.config, self._weights(), rows, 1, B, False, h, c, None, self.dtype)
-        else:
-            layer = self._layers[0]
-            layer.forward(rows, 1, B, False, h, c, out, np.empty(layer.scratch_size(1, B), dtype=self.dtype))
+        else:  # the new h is the output: h and c are what the step gives
+            _engine.run_layers(self._layers, x, 1, B, False, h, c, None, self.__dict__.setdefault("_pool", []))
         shape = (H,) if unbatched else (B, H)
         return h.reshape(shape), None if c is None else c.reshape(shape)
 

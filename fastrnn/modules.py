@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastrnn import _slow
+from fastrnn import _engine, _slow
 from fastrnn._base import IncompatibleKeys, Module, check_dtype, check_precision, semantics_repr
 from fastrnn._convert import check_int, lstm_state_pair, to_numpy
 from fastrnn._kinds import check_nonlinearity
@@ -86,11 +86,10 @@ class _RNNBase(Module):
         pack_padded_sequence(enforce_sorted=False) -> module -> pad_packed_sequence(total_length=T).
         """
         x, T, B, unbatched = self._batched_input(input, lengths)
-        lstm = self.config.kind == "LSTM"
-        L, D, H, P = self.num_layers, self.num_directions, self.hidden_size, self.config.out_size
+        config, L, D = self.config, self.num_layers, 2 if self.bidirectional else 1
         h0, c0 = self._split_hx(hx)
-        h_n = self._state(h0, "h0" if lstm else "hx", (L * D, B, P), unbatched)
-        c_n = self._state(c0, "c0", (L * D, B, H), unbatched) if lstm else None
+        h_n = self._state(h0, "h0" if config.kind == "LSTM" else "hx", (L * D, B, config.out_size), unbatched)
+        c_n = self._state(c0, "c0", (L * D, B, self.hidden_size), unbatched) if config.kind == "LSTM" else None
 
         order, active = None, None
         if lengths is not None:
@@ -99,11 +98,8 @@ class _RNNBase(Module):
             h_n = np.ascontiguousarray(h_n[:, order])
             if c_n is not None:
                 c_n = np.ascontiguousarray(c_n[:, order])
-        if not (x.flags.c_contiguous and x.dtype == self.dtype):
-            x = np.ascontiguousarray(x, dtype=self.dtype)
 
-        out = self._run_layers(x.reshape(T * B, self.input_size), T, B, h_n, c_n, active)
-        out = out.reshape((B, T, D * P) if self.batch_first else (T, B, D * P))
+        out = self._run_layers(x, T, B, h_n, c_n, active)  # (B, T, D*P) if batch_first, else (T, B, D*P)
         if order is not None:
             inverse = np.argsort(order)
             out = out[inverse] if self.batch_first else out[:, inverse]
@@ -135,56 +131,17 @@ class _RNNBase(Module):
         self._check_call_memory(T, B, lambda: f"input of shape {input_shape}")
         return x, T, B, unbatched
 
-    def _run_layers(self, rows, T, B, h_n, c_n, active):
-        """Every layer in turn over the (T*B, I) rows, states updated in place; returns the last layer's output."""
-        D, P, dtype = self.num_directions, self.config.out_size, self.dtype
+    def _run_layers(self, x, T, B, h_n, c_n, active):
+        """Every layer in turn over x (T, B, I) ((B, T, I) batch_first), states updated in place; returns the last
+        layer's output, shaped like x."""
         if self.config.slow:
-            return _slow.run_layers(self.config, self._weights(), rows, T, B, self.batch_first, h_n, c_n, active, dtype)
-        layers, pool = self._layers, self.__dict__.setdefault("_pool", [])  # work buffers (_take), never pickled
-        scratch = _take(pool, max(layer.scratch_size(T, B) for layer in layers), dtype)  # bounded whatever T is
-        for index, layer in enumerate(layers):
-            last = index == len(layers) - 1
-            if last:  # the caller's: a new array (padded outputs must read 0)
-                out = (np.zeros if active is not None else np.empty)((T * B, D * P), dtype=dtype)
-            else:
-                out = _take(pool, T * B * D * P, dtype, zeroed=active is not None).reshape(T * B, D * P)
-            states = slice(index * D, (index + 1) * D)
-            layer.forward(rows, T, B, self.batch_first, h_n[states], None if c_n is None else c_n[states],
-                          out, scratch, active)
-            if index > 0:  # the previous layer's output, now read
-                _give(pool, rows)
-            rows = out
-        _give(pool, scratch)
-        return rows
-
-
-# Work buffers (a call's scratch, the outputs of all but its last layer) are reused from call to call: a new
-# array of a few MB costs a page fault per 4 KB page on first touch (2,400 per call of a 2-layer BiLSTM H=256 B=8
-# T=200, about a tenth of its time in bfloat16). A list's pop and append are atomic under the GIL, so concurrent
-# calls never share a buffer; at most POOL_BUFFERS of at most POOL_BUFFER_BYTES each stay with a module.
-POOL_BUFFERS = 3
-POOL_BUFFER_BYTES = 8 << 20
-
-
-def _take(pool, size, dtype, zeroed=False):
-    """A 1-D array of at least `size` items of dtype (a view of `size` of them) from the pool, or a new one."""
-    try:
-        buffer = pool.pop()
-    except IndexError:
-        buffer = None
-    if buffer is None or buffer.size < size or buffer.dtype != dtype:
-        buffer = np.empty(max(size, 1), dtype=dtype)
-    view = buffer[:size]
-    if zeroed:
-        view.fill(0)
-    return view
-
-
-def _give(pool, view):
-    """Return a buffer from _take (the view or its base) to the pool, if it is small enough to keep."""
-    buffer = view.base if view.base is not None else view
-    if buffer.nbytes <= POOL_BUFFER_BYTES and len(pool) < POOL_BUFFERS:
-        pool.append(buffer)
+            rows = np.ascontiguousarray(x, dtype=self.dtype).reshape(T * B, self.input_size)
+            out = _slow.run_layers(self.config, self._weights(), rows, T, B, self.batch_first, h_n, c_n, active,
+                                   self.dtype)
+            return out.reshape(x.shape[:2] + (out.shape[-1],))
+        # the module's work buffers (engine/calls.pxi), never pickled
+        pool = self.__dict__.setdefault("_pool", [])
+        return _engine.run_layers(self._layers, x, T, B, self.batch_first, h_n, c_n, active, pool)
 
 
 def _sort_by_length(lengths, T, B):

@@ -17,7 +17,7 @@ def test_parameter_assignment_is_refused_not_silently_ignored():
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 def test_reused_work_buffers_change_no_result(kind, rng, seed):
-    """Calls reuse the module's work buffers (modules.py _take / _give): a call after others of other shapes,
+    """Calls reuse the module's work buffers (engine/calls.pxi _take / _give): a call after others of other shapes,
     with and without lengths, gives what a new module gives, bit for bit; the buffers never go into a pickle; the
     returned arrays are new ones."""
     import pickle

@@ -250,3 +250,31 @@ def test_engine_size_products_are_checked(precision, rng):
     with pytest.raises(ValueError, match="'scratch': holds"):  # a scratch one item short of what it counts
         layer.forward(x, 1, 4, False, h, c, out, scratch[:-1])
     layer.forward(x, 1, 4, False, h, c, out, scratch)  # the same buffers, true sizes: runs
+
+
+def test_run_layers_checks_its_arguments(rng):
+    """run_layers (a module's call, engine/calls.pxi) takes sizes and buffers from its caller: products that would
+    wrap, states or input too small, layers that do not chain, and non-layers are refused, naming what is wrong."""
+    module = fastrnn.LSTM(3, 5, num_layers=2)
+    layers = module._layers
+    x = rng.standard_normal((2, 4, 3)).astype(np.float32)
+    h, c = np.zeros((2, 4, 5), np.float32), np.zeros((2, 4, 5), np.float32)
+    out = _engine.run_layers(layers, x, 2, 4, False, h, c, None, [])
+    assert out.shape == (2, 4, 5) and np.array_equal(out, module(x)[0])
+    for T, B in ((2**62, 4), (4, 2**62), (2**31, 2**33)):
+        with pytest.raises(OverflowError, match="more than any buffer can hold"):
+            _engine.run_layers(layers, x, T, B, False, h, c, None, [])
+    with pytest.raises(ValueError, match="'h': holds 20 items, needs 40"):
+        _engine.run_layers(layers, x, 2, 4, False, h[:1], c, None, [])
+    with pytest.raises(ValueError, match="'c': holds"):
+        _engine.run_layers(layers, x, 2, 4, False, h, c[:1], None, [])
+    with pytest.raises(ValueError, match="'x': holds"):
+        _engine.run_layers(layers, x[:1], 2, 4, False, h, c, None, [])
+    with pytest.raises(ValueError, match=r"layers\[1\] takes 3 inputs, layers\[0\] gives 5"):
+        _engine.run_layers([layers[0], layers[0]], x, 2, 4, False, h, c, None, [])
+    with pytest.raises(ValueError, match=r"layers\[1\] differs"):
+        _engine.run_layers([layers[0], fastrnn.GRU(5, 5)._layers[0]], x, 2, 4, False, h, c, None, [])
+    with pytest.raises(TypeError, match=r"layers\[0\] must be a Layer"):
+        _engine.run_layers(["layer"], x, 2, 4, False, h, c, None, [])
+    with pytest.raises(ValueError, match="active: expected 2 entries"):
+        _engine.run_layers(layers, x, 2, 4, False, h, c, np.array([4], np.intp), [])

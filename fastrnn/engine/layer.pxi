@@ -184,22 +184,32 @@ cdef class Layer:
         intp or None: rows alive at each step, rows sorted by decreasing length.
         """
         cdef Py_ssize_t D = self.spec.num_directions, s = self.itemsize, rows = _size(T, B, "T x B rows")
-        cdef Py_ssize_t H = self.spec.hidden_size, P = self.spec.out_size, Tb
+        cdef Py_ssize_t H = self.spec.hidden_size, P = self.spec.out_size
         if rows == 0:
             return
         cdef void *px = _data(x, _size(rows, self.spec.input_size, "x"), s, False, "x")
         cdef void *ph = _data(h, _size(_size(D, B, "h"), P, "h"), s, True, "h")
         cdef void *pc = _data(c, _size(_size(D, B, "c"), H, "c"), s, True, "c") if self.spec.kind == KIND_LSTM else NULL
         cdef void *po = _data(out, _size(rows, D * P, "out"), s, True, "out")
-        Tb = _block_steps(&self.spec, T, B, s)  # read once: the scratch is checked for this block size and run with it
-        cdef void *pscr = _data(scratch, self._scratch_for(Tb, B), s, True, "scratch")
+        cdef Py_ssize_t items = self._scratch_size(T, B)
+        cdef void *pscr = _data(scratch, items, s, True, "scratch")
         cdef const Py_ssize_t[::1] act
         cdef const Py_ssize_t *pa = NULL
         if active is not None:
             act = active
             _check_active(act, T, B)
             pa = &act[0]
-        if s == 4:
+        self._run(px, ph, pc, po, pscr, items, pa, T, B, batch_first)
+
+    cdef int _run(self, void *px, void *ph, void *pc, void *po, void *pscr, Py_ssize_t scratch_items,
+                  const Py_ssize_t *pa, Py_ssize_t T, Py_ssize_t B, bint batch_first) except -1:
+        """forward on checked pointers (x, h, c, out: their sizes; active: its entries), scratch_items the items
+        at pscr. The block size is read once, here: the scratch is checked for it and the layer runs with it (a
+        set_tuning in another thread while the GIL is released cannot change it under the run)."""
+        cdef Py_ssize_t Tb = _block_steps(&self.spec, T, B, self.itemsize)
+        if self._scratch_for(Tb, B) > scratch_items:
+            raise ValueError(f"engine buffer 'scratch': holds {scratch_items} items, needs {self._scratch_for(Tb, B)}")
+        if self.itemsize == 4:
             with nogil:
                 _run_layer(&self.spec, T, B, Tb, batch_first, <float *>px, <float *>ph, <float *>pc, <float *>po,
                            <float *>pscr, pa)
@@ -207,6 +217,7 @@ cdef class Layer:
             with nogil:
                 _run_layer(&self.spec, T, B, Tb, batch_first, <double *>px, <double *>ph, <double *>pc, <double *>po,
                            <double *>pscr, pa)
+        return 0
 
 
 cdef Packed _packed(object p, str name):
