@@ -7,8 +7,8 @@ through LSTM(80, 256, num_layers=2); each sequence scored to its final hidden st
 results stay small, so the figures are compute, not transfer). The sequences are made inside the tasks,
 partition by partition, from fixed seeds, as a real job would read them from files: the graph holds no data.
 
-Timed, each on its own LocalCluster(n_workers=W, threads_per_worker=1, processes=True), after an untimed small
-run, in interleaved rounds:
+Timed, each on its own LocalCluster(n_workers=W, threads_per_worker=1, processes=True), the only one running,
+after an untimed small run, in interleaved rounds:
 - data:      the same bag, only making the sequences (what every figure below includes);
 - run:       fastrnn.dask.run(model, seqs, batch_size=16, output="last"), W = 1 and 2;
 - naive:     seqs.map(lambda x: model(x[:, None])[1][0][-1, 0]) on 2 workers: one batch-1 call per sequence,
@@ -87,33 +87,32 @@ def main():
     def naive_scored(seqs):
         return seqs.map(lambda x: model(x[:, None])[1][0][-1, 0]).compute()
 
-    # Each measured on its own cluster (the naive recipe's workers must not inherit run()'s thread pinning), the
-    # clusters made up front and the measurements interleaved round by round, so that load from other work on
-    # the machine falls on all of them alike.
+    # Each measured on its own cluster, started for that measurement and closed after it: clusters left running
+    # beside it (their schedulers, nannies and idle workers) took ~25% from a 2-worker run on this 2-core machine
+    # (171 against 220 sequences/s), which leaves no core for them; a user runs one. The naive recipe's workers
+    # thus never inherit run()'s thread pinning either. Setups alternate round by round, so load from other work
+    # on the machine falls on all of them alike.
     setups = [("data only, 2 workers", 2, data, bag, total),
               ("fastrnn.dask.run, 1 worker", 1, scored, bag, total),
               ("fastrnn.dask.run, 2 workers", 2, scored, bag, total),
               ("naive bag.map, 2 workers", 2, naive_scored, naive_bag, naive_total)]
-    clusters = [cluster(workers) for _, workers, *_ in setups]
     times = {name: [] for name, *_ in setups}
     results = {}
-    try:
-        for (name, _, work, seqs, _), (_, client) in zip(setups, clusters):
-            with client.as_current():
-                work(small_bag)  # untimed: imports, the model reaching every worker
-        for repeat in range(args.repeats):
-            for (name, _, work, seqs, _), (_, client) in zip(setups, clusters):
-                time.sleep(1)  # the previous setup's idle threads stop spinning
+    for repeat in range(args.repeats):
+        for name, workers, work, seqs, _ in setups:
+            local, client = cluster(workers)
+            try:
                 with client.as_current():
+                    work(small_bag)  # untimed: imports, the model reaching every worker
+                    time.sleep(1)  # the warm-up's idle threads stop spinning
                     start = time.perf_counter()
                     results[name] = work(seqs)
                     times[name].append(time.perf_counter() - start)
-                print(f"round {repeat}: {name} {times[name][-1]:.1f} s, load average "
-                      f"{open('/proc/loadavg').read().split()[0]}", flush=True)
-    finally:
-        for local, client in clusters:
-            client.close()
-            local.close()
+            finally:
+                client.close()
+                local.close()
+            print(f"round {repeat}: {name} {times[name][-1]:.1f} s, load average "
+                  f"{open('/proc/loadavg').read().split()[0]}", flush=True)
     rates = {}
     for name, _, _, _, count in setups:
         seconds = statistics.median(times[name])
