@@ -133,7 +133,7 @@ class _RNNBase(Module):
 
     def _run_layers(self, x, T, B, h_n, c_n, active):
         """Every layer in turn over x (T, B, I) ((B, T, I) batch_first), states updated in place; returns the last
-        layer's output, shaped like x."""
+        layer's output, (T, B, D*P) ((B, T, D*P) batch_first)."""
         if self.config.slow:
             rows = np.ascontiguousarray(x, dtype=self.dtype).reshape(T * B, self.input_size)
             out = _slow.run_layers(self.config, self._weights(), rows, T, B, self.batch_first, h_n, c_n, active,
