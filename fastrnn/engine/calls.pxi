@@ -83,7 +83,7 @@ def run_layers(list layers, x, Py_ssize_t T, Py_ssize_t B, bint batch_first, h, 
         else:
             middle = _take(pool, rows * DP, typenum)
             po = <char *>cnp.PyArray_DATA(middle)
-            if pa != NULL:  # rows past a length are never read; zeroed so no stale value can reach an output
+            if pa != NULL:  # rows past a length: never read by the next layer, zeroed as a new array's would be
                 memset(po, 0, rows * DP * s)
         layer._run(px, ph + l * D * B * P * s, pc + l * D * B * H * s if lstm else NULL, po, pscr, scratch_items,
                    pa, T, B, batch_first)
