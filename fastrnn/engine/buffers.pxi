@@ -21,6 +21,17 @@ cdef Py_ssize_t _size(Py_ssize_t a, Py_ssize_t b, str what) except -1:
     return product
 
 
+cdef inline bint _plain_array(object a, int typenum, bint writable):
+    """Whether `a` is a numpy array the kernels can take as it stands: exactly ndarray, of typenum, C-contiguous,
+    aligned, native byte order (and writeable, if asked)."""
+    cdef cnp.ndarray arr
+    if type(a) is not cnp.ndarray:
+        return False
+    arr = <cnp.ndarray>a
+    return (cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)
+            and cnp.PyArray_ISNOTSWAPPED(arr) and (not writable or cnp.PyArray_ISWRITEABLE(arr)))
+
+
 cdef void *_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint writable, str name) except NULL:
     """Pointer to the data of a C-contiguous buffer holding at least `count` items of `itemsize`.
 
@@ -29,14 +40,9 @@ cdef void *_data(object a, Py_ssize_t count, Py_ssize_t itemsize, bint writable,
     A well-formed numpy array is checked through its struct (tens of ns: this runs six times per
     Layer.forward, which matters for one-step streaming calls); anything else goes through the buffer
     protocol, which also words the errors."""
-    cdef cnp.ndarray arr
-    if type(a) is cnp.ndarray:
-        arr = <cnp.ndarray>a
-        if (cnp.PyArray_TYPE(arr) == (cnp.NPY_FLOAT32 if itemsize == 4 else cnp.NPY_FLOAT64)
-                and cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISALIGNED(arr)
-                and cnp.PyArray_ISNOTSWAPPED(arr) and (not writable or cnp.PyArray_ISWRITEABLE(arr))
-                and cnp.PyArray_NBYTES(arr) >= _size(count, itemsize, name)):
-            return cnp.PyArray_DATA(arr)
+    if (_plain_array(a, cnp.NPY_FLOAT32 if itemsize == 4 else cnp.NPY_FLOAT64, writable)
+            and cnp.PyArray_NBYTES(<cnp.ndarray>a) >= _size(count, itemsize, name)):
+        return cnp.PyArray_DATA(<cnp.ndarray>a)
     return _buffer_data(a, count, itemsize, writable, name)
 
 

@@ -58,9 +58,7 @@ def run_layers(list layers, x, Py_ssize_t T, Py_ssize_t B, bint batch_first, h, 
         out = cnp.PyArray_ZEROS(3, shape, typenum, 0)
     else:
         out = cnp.PyArray_EMPTY(3, shape, typenum, 0)
-    if not (type(x) is cnp.ndarray and cnp.PyArray_TYPE(<cnp.ndarray>x) == typenum
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x) and cnp.PyArray_ISALIGNED(<cnp.ndarray>x)
-            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>x)):
+    if not _plain_array(x, typenum, False):
         x = np.ascontiguousarray(x, dtype=np.float32 if s == 4 else np.float64)
     if rows == 0:
         return out

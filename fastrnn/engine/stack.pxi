@@ -104,15 +104,9 @@ cdef class Stack:
         and aligned (out writeable): then the caller converts. Only the sizes are checked (T is read
         from x's size), so (T, input_size) serves for B = 1; the shapes are the caller's business."""
         cdef cnp.ndarray xa, oa
-        if type(x) is not cnp.ndarray or type(out) is not cnp.ndarray:
+        if not (_plain_array(x, self.typenum, False) and _plain_array(out, self.typenum, True)):
             return False
         xa, oa = <cnp.ndarray>x, <cnp.ndarray>out
-        if not (cnp.PyArray_TYPE(xa) == self.typenum and cnp.PyArray_TYPE(oa) == self.typenum
-                and cnp.PyArray_IS_C_CONTIGUOUS(xa) and cnp.PyArray_IS_C_CONTIGUOUS(oa)
-                and cnp.PyArray_ISALIGNED(xa) and cnp.PyArray_ISALIGNED(oa)
-                and cnp.PyArray_ISNOTSWAPPED(xa) and cnp.PyArray_ISNOTSWAPPED(oa)
-                and cnp.PyArray_ISWRITEABLE(oa)):
-            return False
         cdef Py_ssize_t BI = self.batch_size * self.input_size, n = cnp.PyArray_SIZE(xa)
         cdef Py_ssize_t T = n // BI
         if n != T * BI or cnp.PyArray_SIZE(oa) != T * self.batch_size * self.out_size:

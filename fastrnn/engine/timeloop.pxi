@@ -103,7 +103,7 @@ cdef inline void _run_phase(floating *typed, Direction *D, int phase, bint split
 
 cdef inline double _recurrent_bytes(floating *typed, const LayerSpec *L) noexcept nogil:
     """Bytes of the weights one step reads (W_hh, W_hn, W_hr) in the layer's format."""
-    cdef double item = sizeof(floating) if L.format == FRNN_FMT_FLOAT else 2 if L.format == FRNN_FMT_BF16 else 1
+    cdef double item = _format_bytes(L.format, sizeof(floating))
     return item * ((L.gate_rows + (L.hidden_size if L.w_hn[0].panels != NULL else 0)) * L.out_size
                    + (L.out_size * L.hidden_size if L.w_hr[0].panels != NULL else 0))
 
@@ -122,8 +122,7 @@ cdef inline void _sweep(floating *typed, Direction *D, Py_ssize_t units) noexcep
 
 cdef inline double _step_bytes(floating *typed, const LayerSpec *L) noexcept nogil:
     """Bytes of the weights one step of a one-step block reads: W_ih and the recurrent ones."""
-    cdef double item = sizeof(floating) if L.format == FRNN_FMT_FLOAT else 2 if L.format == FRNN_FMT_BF16 else 1
-    return item * L.gate_rows * L.input_size + _recurrent_bytes(typed, L)
+    return <double>_format_bytes(L.format, sizeof(floating)) * L.gate_rows * L.input_size + _recurrent_bytes(typed, L)
 
 
 cdef inline void _fused_step(floating *typed, Direction *D) noexcept nogil:
