@@ -60,7 +60,7 @@ from fastrnn._kernels cimport (
     FRNN_ACT_SOFTPLUS, FRNN_ACT_STEP, frnn_act, frnn_cell, frnn_kernels, frnn_tier_count, frnn_tier_name,
     frnn_tier_supported, frnn_tier_selectable, frnn_use_tier, frnn_active_tier, frnn_active_kernels, frnn_lanes,
     frnn_widen_bf16, frnn_cpu_widens_bf16,
-    FRNN_FMT_FLOAT, FRNN_FMT_BF16, FRNN_FMT_I8, frnn_mat, frnn_rows, frnn_packed_bytes, frnn_pack_f32, frnn_pack_f64,
+    FRNN_FMT_FLOAT, FRNN_FMT_BF16, FRNN_FMT_I8, frnn_mat, frnn_rows, FRNN_HUGE_PAGE, frnn_advise_huge_pages, frnn_packed_bytes, frnn_pack_f32, frnn_pack_f64,
     frnn_pack_bf16, frnn_pack_i8, frnn_converted_ld, frnn_converted_bytes, FRNN_TILE_ROWS, frnn_convert_rows, frnn_copy_rows,
     frnn_chunk_fn, frnn_team_begin, frnn_team_run,
     frnn_team_end, frnn_team_shared_phases, frnn_team_backoffs, frnn_team_forgive,

@@ -95,6 +95,8 @@ cdef extern from "fastrnn_kernels.h" nogil:
     const frnn_kernels *frnn_active_kernels()
 
     Py_ssize_t frnn_lanes(Py_ssize_t itemsize)
+    size_t FRNN_HUGE_PAGE
+    void frnn_advise_huge_pages(void *p, size_t n)
     Py_ssize_t frnn_packed_bytes(int format, Py_ssize_t itemsize, Py_ssize_t G, Py_ssize_t H, Py_ssize_t K)
     void frnn_pack_f32(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, const float *w_gk, Py_ssize_t ld_w, float *w_pkgu)
     void frnn_pack_f64(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, const double *w_gk, Py_ssize_t ld_w,

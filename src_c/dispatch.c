@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 #if defined(__linux__)
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -126,6 +127,17 @@ const frnn_kernels *frnn_active_kernels(void) { return TIERS[active].kernels; }
 /* ---- packing and conversions ------------------------------------------------------------------------------ */
 
 ptrdiff_t frnn_lanes(ptrdiff_t itemsize) { return 64 / itemsize; }
+
+void frnn_advise_huge_pages(void *p, size_t n)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t page = FRNN_HUGE_PAGE, begin = ((uintptr_t)p + page - 1) / page * page,
+                    end = ((uintptr_t)p + n) / page * page;
+    if (end > begin) (void)madvise((void *)begin, end - begin, MADV_HUGEPAGE);  /* advice: refused is fine */
+#else
+    (void)p, (void)n;
+#endif
+}
 
 /* k values per 64-byte group of a gate's panel, and units per panel. */
 static ptrdiff_t group_k(int format) { return format == FRNN_FMT_BF16 ? 2 : format == FRNN_FMT_I8 ? 4 : 1; }

@@ -235,3 +235,15 @@ def test_panels_start_on_a_cache_line(fmt, H, K, rng):
         for direction in layer.panels:
             for name, matrix in direction.items():
                 assert matrix.panels.ctypes.data % 64 == 0, f"{fmt} {name}: panels at {matrix.panels.ctypes.data:#x}"
+
+
+@pytest.mark.parametrize("fmt", ["float", "bfloat16"])
+def test_large_panels_start_on_a_huge_page(fmt, rng):
+    """A matrix of 2 MB or more is streamed from L3 every step: its panels start on a 2 MB boundary so that whole
+    huge pages cover them (frnn_advise_huge_pages; fewer TLB misses), and the array is exactly the packed size."""
+    H = K = 512 if fmt == "float" else 768  # 4 MB of float panels, 4.5 MB of bf16
+    packed = _engine.pack(4, H, K, randn(rng, (4 * H, K), np.float32), fmt)
+    assert packed.panels.nbytes >= 2 << 20
+    assert packed.panels.ctypes.data % (2 << 20) == 0, f"{fmt}: panels at {packed.panels.ctypes.data:#x}"
+    small = _engine.pack(4, 64, 64, randn(rng, (256, 64), np.float32), fmt)
+    assert small.panels.ctypes.data % 64 == 0 and small.panels.nbytes < 2 << 20

@@ -57,10 +57,16 @@ def pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, str format="float"):
 def _aligned_bytes(Py_ssize_t size):
     """`size` bytes starting on a 64-byte line (a view into a slightly larger array). Every 64-byte vector the
     kernels load from the panels is then one cache line: numpy's large arrays start 16 bytes into a page, and there
-    each load spans two lines, which doubled the L2 traffic of the weight-bound steps."""
-    raw = np.empty(size + 64, np.uint8)
-    cdef Py_ssize_t skip = (64 - <size_t>cnp.PyArray_DATA(raw) % 64) % 64
-    return raw[skip:skip + size]
+    each load spans two lines, which doubled the L2 traffic of the weight-bound steps. From 2 MB on, the view starts
+    on a 2 MB boundary and its whole 2 MB pages are advised as huge pages (frnn_advise_huge_pages): the slack
+    before it is never touched, so it costs address space, not memory."""
+    cdef size_t align = FRNN_HUGE_PAGE if <size_t>size >= FRNN_HUGE_PAGE else 64
+    raw = np.empty(size + align, np.uint8)
+    cdef Py_ssize_t skip = (align - <size_t>cnp.PyArray_DATA(raw) % align) % align
+    out = raw[skip:skip + size]
+    if align == FRNN_HUGE_PAGE:
+        frnn_advise_huge_pages(cnp.PyArray_DATA(out), size)
+    return out
 
 
 cdef void *_bytes(cnp.ndarray a):
