@@ -50,6 +50,7 @@ cnp.import_array()
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE, PyBUF_FORMAT
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.math cimport ceil
 from libc.string cimport memcpy, memmove, memset
 from cython cimport floating
 from libc.stdint cimport int8_t, int32_t, uint16_t

@@ -23,7 +23,7 @@ from fastrnn import _engine
 @pytest.fixture(params=["step_blocks", "one_block"])
 def blocks(request):
     """The input projection one step at a time (a block of one step) or the whole sequence at once."""
-    with tuned(block_bytes=1 if request.param == "step_blocks" else 1 << 40):
+    with tuned(block_rows=1, block_bytes=1 if request.param == "step_blocks" else 1 << 40):
         yield request.param
 
 

@@ -29,7 +29,7 @@ def engine_settings():
 
 def check(kind, rng, seed, dtype, T, B, I, H, bidirectional, batch_first, lengths, step_blocks, threads, isa,
           num_layers=2):
-    _engine.set_tuning(block_bytes=1 if step_blocks else 1 << 40)
+    _engine.set_tuning(block_rows=1, block_bytes=1 if step_blocks else 1 << 40)
     _engine.set_isa(isa)
     fastrnn.set_num_threads(threads)
     fmod = make_module(kind, rng, dtype, input_size=I, hidden_size=H, num_layers=num_layers,

@@ -147,7 +147,7 @@ def test_fused_sweep_changes_no_bits(isa, kind, precision, rng, seed):
     try:
         results = []
         for fuse in (1e30, 0):
-            with tuned(fuse_min_bytes=fuse, sweep_chunks=3, block_bytes=1):
+            with tuned(fuse_min_bytes=fuse, sweep_chunks=3, block_bytes=1, block_rows=1):
                 stream = fmod.stream(batch_size=B)
                 frames = np.stack([stream(x[t:t + 1])[0] for t in range(T)])
                 state = stream.state
@@ -167,7 +167,7 @@ def test_split_steps_with_blocks_match_oracle(split_always, kind, rng, seed):
     x = randn(rng, (30, 49, 20))
     want_out, want_states = run_reference(fmod, x, None, kind)
     fastrnn.set_num_threads(2)
-    with tuned(block_bytes=4 * 49 * 70 * 4 * 4):
+    with tuned(block_bytes=4 * 49 * 70 * 4 * 4, block_rows=1):
         out, finals = run_fastrnn(fmod, x, None, kind)
     assert_close(out, want_out, np.float32, f"{kind} split out", seed)
     for got, want in zip(finals, want_states):

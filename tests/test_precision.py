@@ -297,7 +297,7 @@ def path(request):
     before = fastrnn.get_num_threads()
     fastrnn.set_num_threads(1 if request.param.startswith("1") else 2)
     split = 0 if request.param == "step_blocks_2_split" else 1e30
-    with tuned(block_bytes=1 if request.param.startswith("step") else 1 << 40, split_min_step_flops=split,
+    with tuned(block_rows=1, block_bytes=1 if request.param.startswith("step") else 1 << 40, split_min_step_flops=split,
                split_min_call_flops=split, split_chunks=3, sweep_chunks=3,
                sweep_min_bytes=0 if request.param.endswith("sweep") else 1e30,
                parallel_min_flops=0 if request.param == "2_directions" else 1e30):

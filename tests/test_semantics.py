@@ -56,7 +56,7 @@ def test_options_match_oracle(case, rng, seed):
     split = 0 if case["threads"] == "2_split" else 1e30
     try:
         with tuned(parallel_min_flops=0 if case["threads"] == "2_directions" else 1e30, split_min_step_flops=split,
-                   split_min_call_flops=split, block_bytes=1 if case["block"] == "steps" else 1 << 40):
+                   split_min_call_flops=split, block_rows=1, block_bytes=1 if case["block"] == "steps" else 1 << 40):
             out, states = module(x, lengths=lengths)
     finally:
         fastrnn.set_num_threads(before)

@@ -3,6 +3,7 @@ and what it needs (fastrnn._memory): constructors, RNNConfig, load, calls, strea
 products never wrap around. What fits is not refused: the counts are lower bounds, checked against real modules."""
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -14,6 +15,8 @@ import pytest
 import fastrnn
 from fastrnn import _engine, _memory
 from fastrnn.config import MAX_LAYERS, RNNConfig
+
+from conftest import tuned
 
 TB = 1 << 40
 
@@ -278,3 +281,24 @@ def test_run_layers_checks_its_arguments(rng):
         _engine.run_layers(["layer"], x, 2, 4, False, h, c, None, [])
     with pytest.raises(ValueError, match="active: expected 2 entries"):
         _engine.run_layers(layers, x, 2, 4, False, h, c, np.array([4], np.intp), [])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_projection_blocks_follow_block_bytes_and_block_rows(dtype):
+    """A direction projects blocks of timesteps of at most block_bytes of gate rows, or enough steps for block_rows
+    rows when that is more, never more than T: pinned through the scratch each call needs, which grows with the
+    block (the first block size whose scratch equals the call's is the block the call uses)."""
+    module = fastrnn.LSTM(8, 64, dtype=dtype)  # 256 gate rows
+    module(np.zeros((1, 1, 8), dtype))
+    layer = module._layers[0]
+    row = 256 * np.dtype(dtype).itemsize
+
+    def block(T, B):
+        size = layer.scratch_size(T, B)
+        return next(steps for steps in range(1, T + 1) if layer.scratch_size(steps, B) == size)
+
+    for block_bytes, block_rows in ((1 << 19, 128), (1, 128), (1 << 19, 1), (1, 1)):
+        with tuned(block_bytes=block_bytes, block_rows=block_rows):
+            for T, B in ((1000, 1), (50, 1), (100, 3), (100, 64), (20, 256)):
+                want = max(1, min(T, int(max(block_bytes / (B * row), math.ceil(block_rows / B)))))
+                assert block(T, B) == want, f"{dtype.__name__} block_bytes={block_bytes} block_rows={block_rows} T={T} B={B}"

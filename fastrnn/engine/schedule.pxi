@@ -5,8 +5,11 @@
 # take them, so a late or busy worker makes a call no slower than one thread by more than a chunk.
 
 cdef inline Py_ssize_t _block_steps(const LayerSpec *L, Py_ssize_t T, Py_ssize_t B, Py_ssize_t itemsize) nogil:
-    """Timesteps whose input projection a direction computes at once (tuning block_bytes of gate rows)."""
-    return max(1, <Py_ssize_t>min(<double>T, _tuning.block_bytes / (<double>B * L.gate_rows * itemsize)))
+    """Timesteps whose input projection a direction computes at once: tuning block_bytes of gate rows, or enough
+    steps for block_rows rows if that is more; at most T, at least 1."""
+    cdef double by_bytes = _tuning.block_bytes / (<double>B * L.gate_rows * itemsize)
+    cdef double by_rows = ceil(_tuning.block_rows / <double>B)
+    return max(1, <Py_ssize_t>min(<double>T, max(by_bytes, by_rows)))
 
 
 cdef inline Py_ssize_t _segment(Py_ssize_t *end, Py_ssize_t bytes) noexcept nogil:

@@ -13,9 +13,14 @@ cdef struct Tuning:
     double split_min_call_flops
     # Chunks per phase when a step is split: more balance the two threads better, fewer cost less hand-off.
     double split_chunks
-    # Bytes of input projection a direction computes at once (a block of timesteps): bounds the scratch whatever T
-    # is, and keeps the block and its rows of x in L2 while the panels of W_ih stream past them.
+    # A direction computes the input projection of a block of timesteps at once: at most block_bytes of gate rows
+    # (bounds the scratch whatever T is, and leaves L2 to the weights: a 2 MB block beside 2-4 MB of weights
+    # pushed them out to L3), unless that is fewer than block_rows rows (B x steps), each panel of W_ih then
+    # serving too few rows. Same-process A/B against 2 MB blocks (20 rounds, T=100, 1 thread): float32 LSTM 512
+    # B=64 -4%, GRU 512 B=64 -3%, LSTM 256 B=16 -5%; bfloat16 GRU 512 B=64 -8%, LSTM +2% (noise ~5%); at 2 threads
+    # 0 to -4%; B=1 unchanged (T=100 stays one block).
     double block_bytes
+    double block_rows
     # 1: bf16 products of 2+ rows on the tiers with VDPBF16PS widen the weights to float32 FMAs (src_c/products.h):
     # Intel runs VDPBF16PS at about half its FMA rate, AMD Zen 4/5 at twice. Default: by the CPU's vendor.
     double widen_bf16
@@ -51,7 +56,8 @@ def _l2_bytes():
 
 
 cdef Tuning _tuning = Tuning(parallel_min_flops=4e6, split_min_step_flops=2.5e5, split_min_call_flops=4e5,
-                             split_chunks=8, block_bytes=1 << 21, widen_bf16=frnn_cpu_widens_bf16(),
+                             split_chunks=8, block_bytes=1 << 19, block_rows=128,
+                             widen_bf16=frnn_cpu_widens_bf16(),
                              sweep_min_bytes=0.75 * _l2_bytes(), sweep_chunks=16,
                              fuse_min_bytes=0.75 * _l2_bytes(), split_sweep=1)
 frnn_widen_bf16 = _tuning.widen_bf16 != 0  # the kernels read the C global; set_tuning keeps it in step
