@@ -302,3 +302,15 @@ def test_projection_blocks_follow_block_bytes_and_block_rows(dtype):
             for T, B in ((1000, 1), (50, 1), (100, 3), (100, 64), (20, 256)):
                 want = max(1, min(T, int(max(block_bytes / (B * row), math.ceil(block_rows / B)))))
                 assert block(T, B) == want, f"{dtype.__name__} block_bytes={block_bytes} block_rows={block_rows} T={T} B={B}"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0])
+def test_set_tuning_refuses_values_that_are_no_size(value):
+    """Tuning thresholds become sizes and counts in the engine: NaN, infinity and negatives are refused, naming the
+    field, and nothing changes (not even the fields named before the bad one)."""
+    before = _engine.tuning()
+    with pytest.raises(ValueError, match=r"set_tuning: block_rows must be a finite number >= 0, got"):
+        _engine.set_tuning(block_bytes=1024, block_rows=value)
+    assert _engine.tuning() == before
+    with pytest.raises(ValueError, match="unknown threshold 'block_row'"):
+        _engine.set_tuning(block_row=1)

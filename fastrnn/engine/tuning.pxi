@@ -77,7 +77,11 @@ def set_tuning(**values):
     if unknown:
         raise ValueError(f"set_tuning: unknown threshold {unknown[0]!r}; expected one of {sorted(current)}")
     old = {name: current[name] for name in values}
-    current.update({name: float(value) for name, value in values.items()})
+    for name, value in values.items():
+        value = float(value)
+        if not 0 <= value < float("inf"):  # also refuses NaN: the engine turns these into sizes and counts
+            raise ValueError(f"set_tuning: {name} must be a finite number >= 0, got {value!r}")
+        current[name] = value
     _tuning = current
     frnn_widen_bf16 = _tuning.widen_bf16 != 0
     return old
