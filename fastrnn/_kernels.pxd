@@ -37,6 +37,7 @@ cdef extern from "fastrnn_kernels.h" nogil:
         const void *panels
         const float *scale
         const int32_t *sums
+        const void *wide
 
     ctypedef struct frnn_rows:
         const void *v
@@ -96,6 +97,8 @@ cdef extern from "fastrnn_kernels.h" nogil:
 
     Py_ssize_t frnn_lanes(Py_ssize_t itemsize)
     size_t FRNN_HUGE_PAGE
+    Py_ssize_t FRNN_WIDE_COPY_BYTES
+    void frnn_widen_bf16_panels(Py_ssize_t G, Py_ssize_t groups, const uint16_t *w_pkgu, float *wide)
     void frnn_advise_huge_pages(void *p, size_t n)
     Py_ssize_t frnn_packed_bytes(int format, Py_ssize_t itemsize, Py_ssize_t G, Py_ssize_t H, Py_ssize_t K)
     void frnn_pack_f32(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, const float *w_gk, Py_ssize_t ld_w, float *w_pkgu)

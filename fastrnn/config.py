@@ -16,6 +16,10 @@ from fastrnn import activations as _activations
 from fastrnn._convert import check_int
 from fastrnn._kinds import NUM_GATES, check_nonlinearity, normalize
 
+# The engine's FRNN_WIDE_COPY_BYTES (src_c/fastrnn_kernels.h; fastrnn._engine.WIDE_COPY_BYTES, which a test holds
+# equal): this module does not import the engine, as reading files must not.
+WIDE_COPY_BYTES = 1 << 20
+
 # The cell's options beyond torch's (defaults = torch's cell), with the kinds that have them.
 SEMANTICS = {"activations": None, "clip": None, "peepholes": False, "input_forget": False,
              "linear_before_reset": True, "reverse": False}
@@ -127,8 +131,9 @@ class RNNConfig:
     def weight_bytes(self, dtype=np.float32, precision=None):
         """Bytes a module of this configuration holds at least: its weights as the engine keeps them (matrices in
         panels of the precision's format, as src_c/dispatch.c's frnn_packed_bytes counts them, with int8's scale and
-        sum per row; torch's biases, peepholes), for bfloat16 and int8 also the float32 weights the module keeps for
-        state_dict, and its bookkeeping per layer. Closed form: it never loops over layers."""
+        sum per row, a small bfloat16 matrix's widened copy; torch's biases, peepholes), for bfloat16 and int8 also
+        the float32 weights the module keeps for state_dict, and its bookkeeping per layer. Closed form: it never
+        loops over layers."""
         itemsize = np.dtype(dtype).itemsize
         reduced = precision in ("bfloat16", "int8")
         lanes, k_group = (16, 2 if precision == "bfloat16" else 4) if reduced else (64 // itemsize, 1)
@@ -138,6 +143,8 @@ class RNNConfig:
             if reduced:  # padded to whole AMX tiles of 16 groups
                 groups = -(-groups // 16) * 16
             nbytes = -(-units // lanes) * groups * gates * 64
+            if precision == "bfloat16" and 2 * nbytes <= WIDE_COPY_BYTES:  # and its float32-widened copy
+                nbytes *= 3
             return nbytes + (8 * gates * units if precision == "int8" else 0)
 
         G, H, P = NUM_GATES[self.kind], self.hidden_size, self.out_size
@@ -145,7 +152,9 @@ class RNNConfig:
         vectors = (2 * G * H * self.bias + 3 * H * self.peepholes) * itemsize
 
         def direction(K):  # one direction of a layer whose input has K features
-            nbytes = panels(G, H, K) + panels(G, H, P) + (panels(1, P, H) if self.proj_size else 0) + vectors
+            split = self.kind == "GRU" and not self.linear_before_reset  # W_hh's r, z rows and n rows packed apart
+            recurrent = panels(2, H, P) + panels(1, H, P) if split else panels(G, H, P)
+            nbytes = panels(G, H, K) + recurrent + (panels(1, P, H) if self.proj_size else 0) + vectors
             if reduced:  # the float32 matrices, in torch's layout
                 nbytes += (G * H * (K + P) + (P * H if self.proj_size else 0)) * itemsize
             return nbytes

@@ -203,6 +203,23 @@ void frnn_pack_bf16(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, pt
                         *w_pkgu++ = j0 + u < H && k < K ? bf16_bits(w_gk[(g * H + j0 + u) * ld_w + k]) : 0;
 }
 
+void frnn_widen_bf16_panels(ptrdiff_t G, ptrdiff_t groups, const uint16_t *w_pkgu, float *wide)
+{
+    const unsigned char *in = (const unsigned char *)w_pkgu;
+    unsigned char *out = (unsigned char *)wide;
+    const ptrdiff_t lanes = G * 16;  /* 32-bit lanes per group: a unit's (even k, odd k) pair in each */
+    for (ptrdiff_t g = 0; g < groups; ++g, in += 4 * lanes, out += 8 * lanes) {
+        for (ptrdiff_t l = 0; l < lanes; ++l) {
+            uint32_t pair, odd, even;
+            memcpy(&pair, in + 4 * l, 4);
+            odd = pair & 0xffff0000u;  /* the high half: the odd k, a float32 as it stands */
+            even = pair << 16;
+            memcpy(out + 4 * l, &odd, 4);
+            memcpy(out + 4 * (lanes + l), &even, 4);
+        }
+    }
+}
+
 /* The one int8 rounding of weights and activations, per row, in float32 arithmetic: top = max|x|, scale = top /
  * 127 (what the products are multiplied by), q = rint(x * (127 / top)) clamped to [-127, 127]. A row of zeros has
  * scale 0 and q 0; a row holding NaN or an infinity has scale NaN (q 0), so its products are NaN, never a number. */

@@ -62,6 +62,7 @@ typedef struct frnn_mat {
     const void *panels;
     const float *scale;     /* int8: per output row (G * units) */
     const int32_t *sums;    /* int8: per output row, the sum of its int8 weights */
+    const void *wide;       /* bf16, or NULL: the panels widened to float32 once (frnn_widen_bf16_panels) */
 } frnn_mat;
 
 /* The rows a product reads: the kernels' precision for FRNN_FMT_FLOAT (row stride ld elements), else what
@@ -162,6 +163,13 @@ void frnn_pack_bf16(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, pt
  * written; a no-op elsewhere. */
 #define FRNN_HUGE_PAGE ((size_t)2 << 20)
 void frnn_advise_huge_pages(void *p, size_t n);
+/* A bf16 matrix of at most FRNN_WIDE_COPY_BYTES / 2 bytes of panels may also keep them widened to float32 (twice
+ * the bytes, in L2 beside the rest of a step): products of 2+ rows on the tiers that widen bf16 (products.h) then
+ * read it instead of widening every chunk of every panel at every step, which cost 10-25% over float32 at 8 rows.
+ * Each group of 2 k (G x 64 bytes) becomes two float32 groups, the odd k first, as those products add them: the
+ * same sums, bit for bit. `groups`: all groups of all panels (panel bytes / (G x 64)). */
+#define FRNN_WIDE_COPY_BYTES ((ptrdiff_t)1 << 20)
+void frnn_widen_bf16_panels(ptrdiff_t G, ptrdiff_t groups, const uint16_t *w_pkgu, float *wide);
 /* scale and sums: one per output row (G*H), in torch's row order. */
 void frnn_pack_i8(ptrdiff_t G, ptrdiff_t H, ptrdiff_t K, const float *w_gk, ptrdiff_t ld_w, int8_t *w_pkgu,
                   float *scale, int32_t *sums);

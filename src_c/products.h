@@ -181,7 +181,9 @@ FRNN_ALWAYS_INLINE VINT FN(madd_quad)(VINT acc, VINT w, FN(quad) x)
  * the odd k first as VDPBF16PS adds them; an int8 quad into two int16-pair groups, (k0, k2) and (k1, k3)), and so
  * are the rows' activations, WIDE_ROWS rows at a time; then the float / int16 register blocks run on them. A
  * row's arithmetic is then float32's (VPMADDWD: one instruction per 2 k, as an FMA per k), while the weights still
- * stream as the format's bytes. Sums: bf16 in VDPBF16PS's order, int8 exact, so both as the dot instructions. */
+ * stream as the format's bytes. Sums: bf16 in VDPBF16PS's order, int8 exact, so both as the dot instructions. A
+ * bf16 matrix small enough to sit in L2 widened (FRNN_WIDE_COPY_BYTES) keeps that widened copy from packing, read
+ * in place of the per-chunk widening: the same values in the same order. */
 #define WIDE_ROWS 16
 
 /* Groups (pairs, quads) per chunk: widened, FRNN_KC / G values of k (16 KB of panel), a multiple of 16 groups so
@@ -228,15 +230,16 @@ FRNN_ALWAYS_INLINE void FN(widen_rows)(const int i8, ptrdiff_t n, ptrdiff_t grou
 
 #define FRNN_ROWS_CASE(R)                                                                                         \
     case R:                                                                                                    \
-        if (i8) FN(dot_block_i16)(A, R, C, c0, 0, 2 * m, wide_w, wide_x + b0 * ldo, ldo, (VINT *)acc + (r0 + b0) * A, \
+        if (i8) FN(dot_block_i16)(A, R, C, c0, 0, 2 * m, ww, wide_x + b0 * ldo, ldo, (VINT *)acc + (r0 + b0) * A, \
                                   g0 == 0);                                                                    \
-        else FN(dot_block_flt)(A, R, C, c0, 0, 2 * m, wide_w, wide_x + b0 * ldo, ldo, (VEC *)acc + (r0 + b0) * A, \
+        else FN(dot_block_flt)(A, R, C, c0, 0, 2 * m, ww, wide_x + b0 * ldo, ldo, (VEC *)acc + (r0 + b0) * A, \
                                g0 == 0);                                                                       \
         break;
 
-/* n (2..NSUP) rows of x (stride ldx bytes) with one bf16 (i8 = 0) or int8 panel of G gates: acc as panel_rows. */
+/* n (2..NSUP) rows of x (stride ldx bytes) with one bf16 (i8 = 0) or int8 panel of G gates: acc as panel_rows.
+ * wide: the bf16 panel already widened (frnn_widen_bf16_panels), or NULL to widen it here chunk by chunk. */
 FRNN_ALWAYS_INLINE void FN(panel_rows_wide)(const int i8, const int G, ptrdiff_t n, ptrdiff_t groups, const char *w,
-                                            const char *x, ptrdiff_t ldx, void *acc)
+                                            const char *wide, const char *x, ptrdiff_t ldx, void *acc)
 {
     const int A = G * NV, C = FN(block_cols)(A);
     const int RB = FRNN_ACC / C < RMAX ? FRNN_ACC / C : RMAX;
@@ -245,7 +248,9 @@ FRNN_ALWAYS_INLINE void FN(panel_rows_wide)(const int i8, const int G, ptrdiff_t
     char wide_x[WIDE_ROWS * FRNN_KC * 4] __attribute__((aligned(64)));  /* ldo = 8P <= 4 KC / G */
     for (ptrdiff_t g0 = 0; g0 < groups; g0 += P) {
         const ptrdiff_t m = groups - g0 < P ? groups - g0 : P;
-        FN(widen_panel)(i8, A, m, w + g0 * A * FRNN_VB, wide_w);
+        const char *ww = wide_w;
+        if (wide) ww = wide + 2 * g0 * A * FRNN_VB;
+        else FN(widen_panel)(i8, A, m, w + g0 * A * FRNN_VB, wide_w);
         for (ptrdiff_t r0 = 0, rows; r0 < n; r0 += rows) {
             rows = n - r0 < WIDE_ROWS ? n - r0 : WIDE_ROWS;
             FN(widen_rows)(i8, rows, m, x + r0 * ldx + g0 * 4, ldx, wide_x, ldo);
@@ -391,7 +396,8 @@ FRNN_ALWAYS_INLINE void FN(products_any)(const int G, ptrdiff_t n, ptrdiff_t H, 
 #else
         if (n >= 2)
 #endif
-            FN(panel_rows_wide)(0, G, n, groups, panel, x, v->ld * 2, acc);
+            FN(panel_rows_wide)(0, G, n, groups, panel,
+                                w->wide ? (const char *)w->wide + 2 * p * stride * G * 64 : NULL, x, v->ld * 2, acc);
         else
             FN(panel_rows_bf16)(G, n, groups, panel, x, v->ld * 2, acc);
         return;
@@ -405,7 +411,7 @@ FRNN_ALWAYS_INLINE void FN(products_any)(const int G, ptrdiff_t n, ptrdiff_t H, 
         else
 #endif
 #ifndef FRNN_VNNI
-        if (n >= 2) FN(panel_rows_wide)(1, G, n, groups, panel, x, v->ld, sums);
+        if (n >= 2) FN(panel_rows_wide)(1, G, n, groups, panel, NULL, x, v->ld, sums);
         else
 #endif
         FN(panel_rows_i8)(G, n, groups, panel, x, v->ld, sums);

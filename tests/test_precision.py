@@ -144,6 +144,38 @@ def test_widened_bf16_products_sum_as_the_dot_instruction(isa, n, K, rng, seed):
     assert np.array_equal(dot, widened), f"isa={isa} n={n} K={K} (seed={seed})"
 
 
+@pytest.mark.parametrize("n,H,K", [(2, 16, 5), (3, 40, 64), (8, 256, 256), (17, 33, 301), (64, 8, 300)])
+def test_widened_copy_of_small_bf16_matrices_gives_the_same_bits(isa, bf16_products, n, H, K, rng, seed):
+    """A small bf16 matrix keeps its panels widened to float32 from packing (FRNN_WIDE_COPY_BYTES), which the
+    products of 2+ rows read on the tiers that widen instead of widening each chunk at every step: the same values
+    in the same order, so the same bits as without the copy, in the fused LSTM step and the dense kernel."""
+    w, v = _w(rng, (4 * H, K)), randn(rng, (n, K))
+    gates, c = randn(rng, (n, 4 * H), scale=2.0), randn(rng, (n, H), scale=2.0)
+    assert _engine.pack(4, H, K, w, "bfloat16").wide is not None
+    assert _engine.pack(4, H, K, w, "bfloat16", widen=False).wide is None
+    c_copy, c_chunks = c.copy(), c.copy()
+    h_copy = _engine._kernel_lstm_rec(w, v, gates, c_copy, format="bfloat16")
+    h_chunks = _engine._kernel_lstm_rec(w, v, gates, c_chunks, format="bfloat16", widen=False)
+    where = f"isa={isa} {bf16_products} n={n} H={H} K={K} (seed={seed})"
+    assert np.array_equal(h_copy, h_chunks) and np.array_equal(c_copy, c_chunks), where
+    pre = randn(rng, (1, 4 * H))
+    dense = [_engine._kernel_dense(w, 4, v, pre, ("identity", 0.0, 0.0), format="bfloat16", widen=widen)
+             for widen in (True, False)]
+    assert np.array_equal(*dense), where
+
+
+def test_wide_copy_only_for_small_bf16_matrices(rng):
+    """The widened copy costs twice the bf16 panels: only matrices whose copy fits FRNN_WIDE_COPY_BYTES (1 MB) get
+    one, never float or int8 matrices; a module's nbytes counts it."""
+    small = _engine.pack(4, 256, 256, _w(rng, (1024, 256)), "bfloat16")    # 512 KB of panels -> a 1 MB copy
+    large = _engine.pack(4, 256, 288, _w(rng, (1024, 288)), "bfloat16")    # 576 KB -> none
+    assert small.wide is not None and small.wide.nbytes == 2 * small.panels.nbytes
+    assert small.nbytes == 3 * small.panels.nbytes
+    assert large.wide is None and large.nbytes == large.panels.nbytes
+    for fmt in ("float", "int8"):
+        assert _engine.pack(4, 16, 16, _w(rng, (64, 16)), fmt).wide is None
+
+
 def test_kernels_keep_nan_and_zero_rows(isa, rng):
     """A NaN in a row's activations makes that row's products NaN (never a number), and only that row's; a row of
     zeros gives exactly the bias."""

@@ -314,3 +314,10 @@ def test_set_tuning_refuses_values_that_are_no_size(value):
     assert _engine.tuning() == before
     with pytest.raises(ValueError, match="unknown threshold 'block_row'"):
         _engine.set_tuning(block_row=1)
+
+
+def test_config_counts_the_engines_wide_copies():
+    """fastrnn.config (imported by file readers, which must not load the engine) keeps its own copy of the engine's
+    bound for widened bf16 copies, counted by weight_bytes: the two agree."""
+    from fastrnn import config
+    assert config.WIDE_COPY_BYTES == _engine.WIDE_COPY_BYTES

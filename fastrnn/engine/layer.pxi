@@ -2,24 +2,29 @@
 
 # The weight formats by the names fastrnn uses for precisions; "float" is the layer's own dtype (float32/float64).
 FORMATS = {"float": FRNN_FMT_FLOAT, "bfloat16": FRNN_FMT_BF16, "int8": FRNN_FMT_I8}
+# A bfloat16 matrix whose panels widened to float32 take at most this many bytes also keeps them so (pack()).
+WIDE_COPY_BYTES = FRNN_WIDE_COPY_BYTES
 
 
 cdef class Packed:
     """One weight matrix in panels (layout and roundings in src_c/fastrnn_kernels.h): W of `gates` x `units` rows
     over `depth` columns, in `format` ("float", "bfloat16" or "int8"); `panels` (read-only array), and for int8
-    `scale` and `sums`, one per row of W."""
+    `scale` and `sums`, one per row of W; for a small bfloat16 matrix `wide`, its panels widened to float32 (or
+    None: src_c/fastrnn_kernels.h, FRNN_WIDE_COPY_BYTES)."""
     cdef frnn_mat mat
     cdef readonly str format
     cdef readonly Py_ssize_t gates, units, depth, itemsize
-    cdef readonly object panels, scale, sums
+    cdef readonly object panels, scale, sums, wide
 
     @property
     def nbytes(self):
-        return self.panels.nbytes + (self.scale.nbytes + self.sums.nbytes if self.scale is not None else 0)
+        return (self.panels.nbytes + (self.scale.nbytes + self.sums.nbytes if self.scale is not None else 0)
+                + (self.wide.nbytes if self.wide is not None else 0))
 
 
-def pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, str format="float"):
-    """W (G*H x K, torch layout: gate-major rows; float32, or float64 for format "float") -> a Packed."""
+def pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, str format="float", bint widen=True):
+    """W (G*H x K, torch layout: gate-major rows; float32, or float64 for format "float") -> a Packed. widen=False:
+    no widened copy of a small bfloat16 matrix (tests compare both product paths)."""
     if format not in FORMATS:
         raise ValueError(f"pack: format must be one of {sorted(FORMATS)}, got {format!r}")
     cdef int code = FORMATS[format]
@@ -43,6 +48,11 @@ def pack(Py_ssize_t G, Py_ssize_t H, Py_ssize_t K, w, str format="float"):
         frnn_pack_f64(G, H, K, <const double *>src, K, <double *>dst)
     elif code == FRNN_FMT_BF16:
         frnn_pack_bf16(G, H, K, <const float *>src, K, <uint16_t *>dst)
+        if widen and 2 * size <= FRNN_WIDE_COPY_BYTES:
+            out.wide = _aligned_bytes(2 * size)
+            frnn_widen_bf16_panels(G, size // (G * 64), <const uint16_t *>dst, <float *>_bytes(out.wide))
+            out.wide.flags.writeable = False
+            out.mat.wide = _bytes(out.wide)
     else:
         out.scale, out.sums = np.empty(max(G * H, 1), np.float32), np.empty(max(G * H, 1), np.int32)
         frnn_pack_i8(G, H, K, <const float *>src, K, <int8_t *>dst, <float *>_bytes(out.scale),

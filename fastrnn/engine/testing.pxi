@@ -33,16 +33,16 @@ cdef class _Rows:
 
 
 def _kernel_lstm_rec(floating[:, ::1] w, floating[:, ::1] v, floating[:, ::1] gates, floating[:, ::1] c,
-                     tuple cell=STANDARD["LSTM"], floating[::1] peep=None, str format="float"):
+                     tuple cell=STANDARD["LSTM"], floating[::1] peep=None, str format="float", bint widen=True):
     """h' of the fused LSTM step: pre = gates (n, 4H) + v (n, K) w^T (w (4H, K), or K = 0 with w, v of shape
     (4H, 0), (n, 0)); c (n, H) becomes c'. cell: (f, g, h, clip, input_forget, standard) as Layer takes it; peep
-    (3H,) or None; format: the weights' ("float", "bfloat16", "int8"). Returns h' (n, H)."""
+    (3H,) or None; format: the weights' ("float", "bfloat16", "int8"); widen: pack()'s. Returns h' (n, H)."""
     cdef Py_ssize_t n = c.shape[0], H = c.shape[1], K = w.shape[1]
     _need(w.shape[0] == 4 * H and v.shape[0] == n and v.shape[1] == K, "w (4H, K), v (n, K)")
     _need(gates.shape[0] == n and gates.shape[1] == 4 * H, "gates (n, 4H)")
     _need(peep is None or peep.shape[0] == 3 * H, "peep (3H,)")
     cdef frnn_cell spec = _cell(cell)
-    cdef Packed pw = pack(4, H, K, np.asarray(w), format)
+    cdef Packed pw = pack(4, H, K, np.asarray(w), format, widen)
     cdef _Rows rows = _Rows(format, np.asarray(v))
     h = np.empty((n, H), np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] ph = h
@@ -114,14 +114,14 @@ def _kernel_gru_n(floating[:, ::1] w, floating[:, ::1] rh, floating[:, ::1] gx, 
 
 
 def _kernel_dense(floating[:, ::1] w, Py_ssize_t G, floating[:, ::1] v, floating[:, ::1] pre, tuple act,
-                  double clip=0, str format="float"):
+                  double clip=0, str format="float", bint widen=True):
     """act(clip(pre + v w^T)) for w (G*H, K) in G gates, v (n, K), pre (n or 1 rows, G*H) or None; act (name,
-    alpha, beta) of ACTIVATION_CODES."""
+    alpha, beta) of ACTIVATION_CODES; widen: pack()'s."""
     cdef Py_ssize_t n = v.shape[0], K = v.shape[1], H = w.shape[0] // G if G > 0 else 0
     cdef frnn_cell spec = _cell((act, act, act, clip, False, False))
     _need(G in (1, 3, 4) and w.shape[0] == G * H and w.shape[1] == K, "w (G*H, K) with G in 1, 3, 4")
     _need(pre is None or (pre.shape[1] == G * H and pre.shape[0] in (1, n)), "pre (n or 1, G*H)")
-    cdef Packed pw = pack(G, H, K, np.asarray(w), format)
+    cdef Packed pw = pack(G, H, K, np.asarray(w), format, widen)
     cdef _Rows rows = _Rows(format, np.asarray(v))
     out = np.empty((n, G * H), np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] po = out
