@@ -301,7 +301,8 @@ def test_projection_blocks_follow_block_bytes_and_block_rows(dtype):
         with tuned(block_bytes=block_bytes, block_rows=block_rows):
             for T, B in ((1000, 1), (50, 1), (100, 3), (100, 64), (20, 256)):
                 want = max(1, min(T, int(max(block_bytes / (B * row), math.ceil(block_rows / B)))))
-                assert block(T, B) == want, f"{dtype.__name__} block_bytes={block_bytes} block_rows={block_rows} T={T} B={B}"
+                where = f"{dtype.__name__} block_bytes={block_bytes} block_rows={block_rows} T={T} B={B}"
+                assert block(T, B) == want, where
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0])

@@ -57,7 +57,8 @@ cdef inline void _copy_rows(Py_ssize_t n, Py_ssize_t H, const floating *src, Py_
 # ---- Rows as a product reads them ---------------------------------------------------------------------------------
 
 cdef inline Py_ssize_t _format_bytes(int format, Py_ssize_t itemsize) noexcept nogil:
-    """Bytes of one value of `format`, a weight or a converted activation (FRNN_FMT_FLOAT: the kernels' own itemsize)."""
+    """Bytes of one value of `format`, a weight or a converted activation (FRNN_FMT_FLOAT: the kernels' own
+    itemsize)."""
     return 2 if format == FRNN_FMT_BF16 else 1 if format == FRNN_FMT_I8 else itemsize
 
 
