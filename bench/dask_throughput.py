@@ -14,7 +14,8 @@ after an untimed small run, in interleaved rounds:
 - naive:     seqs.map(lambda x: model(x[:, None])[1][0][-1, 0]) on 2 workers: one batch-1 call per sequence,
              the module in the task graph, fastrnn's default threads; on the first --naive-partitions
              partitions only (it is slow), and checked against run's results for the same sequences.
-Figures are sequences per second, the median over --repeats runs.
+Figures are sequences per second, the median over --repeats runs; the last line turns them into float32
+GFLOP/s per worker and sets them against one core's sgemm peak (bench/floor.py), the bound on run / naive.
 """
 from __future__ import annotations
 
@@ -70,8 +71,8 @@ def main():
     model = fastrnn.LSTM(INPUT, HIDDEN, num_layers=LAYERS)
     bag = make_bag(range(args.partitions), per_partition, args.seed)
     naive_bag = make_bag(range(args.naive_partitions), per_partition, args.seed)
-    steps = sum(int(draw_lengths(np.random.default_rng([args.seed, p]), per_partition).sum())
-                for p in range(args.partitions))
+    steps, naive_steps = (sum(int(draw_lengths(np.random.default_rng([args.seed, p]), per_partition).sum())
+                              for p in range(count)) for count in (args.partitions, args.naive_partitions))
     print(f"{total} sequences, {steps} steps (mean length {steps / total:.0f}), {args.partitions} partitions; "
           f"LSTM({INPUT}, {HIDDEN}, num_layers={LAYERS}); batch_size {args.batch_size}; "
           f"median of {args.repeats}")
@@ -124,6 +125,24 @@ def main():
     error = max(float(np.max(np.abs(a - b))) for a, b in zip(naive_lasts, lasts[:naive_total]))
     print(f"2 workers / 1 worker: {two / one:.2f}x; run / naive (2 workers each): {two / naive:.1f}x; "
           f"max |run - naive| on the naive's {naive_total} sequences: {error:.1e}")
+    print_compute_bound(one, two, naive, steps / total, naive_steps / naive_total)
+
+
+def print_compute_bound(one, two, naive, mean_steps, naive_mean_steps):
+    """What the figures mean in float32 arithmetic per worker (a worker is a core here): every step multiplies
+    every weight once (2 flops), so a recipe's rate is bounded by one core's multiply-add peak, measured here as
+    the single-threaded sgemm rate (bench/floor.py). run / naive cannot exceed peak / naive's rate."""
+    from threadpoolctl import threadpool_limits
+
+    from floor import gemm_peak
+
+    per_step = 2 * sum(4 * HIDDEN * (inputs + HIDDEN) for inputs in [INPUT] + [HIDDEN] * (LAYERS - 1))
+    with threadpool_limits(limits=1, user_api="blas"):
+        peak = gemm_peak(np.float32)
+    run1, run2 = (rate * mean_steps * per_step / workers / 1e9 for rate, workers in ((one, 1), (two, 2)))
+    slow = naive * naive_mean_steps * per_step / 2 / 1e9
+    print(f"float32 GFLOP/s per worker: run {run1:.0f} (1 worker), {run2:.0f} (2 workers); naive {slow:.0f}; "
+          f"one core's sgemm peak {peak / 1e9:.0f}: run / naive is at most {peak / 1e9 / slow:.1f}x on this CPU")
 
 
 if __name__ == "__main__":
