@@ -9,7 +9,9 @@
  *
  * On the amx tier, a recurrent step's bf16 / int8 products take AMX tiles when the step has FRNN_AMX_MIN_ROWS rows
  * or more (the row count of a step is the same on every path); the dense kernel's always do, because its row
- * count depends on how the input projection is cut into blocks, and a row's sums must not.
+ * count depends on how the input projection is cut into blocks, and a row's sums must not. A bf16 dense call with
+ * no activation and at most a bias (the input projection, the LSTM projection) stores its tiles straight into
+ * its output (products.h, amx_dense_bf16).
  */
 FRNN_ALWAYS_INLINE int FN(tiles)(ptrdiff_t n)
 {
@@ -101,6 +103,12 @@ static void FN(dense)(ptrdiff_t n, ptrdiff_t G, ptrdiff_t H, ptrdiff_t j_begin, 
                       const frnn_mat *w, const frnn_rows *v, const REAL *pre_bg, ptrdiff_t ld_pre,
                       const frnn_cell *act, REAL *out_bg, ptrdiff_t ld_out)
 {
+#if FRNN_IS_FLOAT && defined(FRNN_AMX)
+    if (w->format == FRNN_FMT_BF16 && act == NULL && (pre_bg == NULL || ld_pre == 0) && n > 0 && G <= 4) {
+        FN(amx_dense_bf16)((int)G, n, H, j_begin, j_end, K, w, v, pre_bg, out_bg, ld_out);
+        return;
+    }
+#endif
     switch (G) {  /* the gate count a constant of each copy, so its register blocks are too */
     case 4: FN(dense_g)(4, n, H, j_begin, j_end, K, w, v, pre_bg, ld_pre, act, out_bg, ld_out); break;
     case 3: FN(dense_g)(3, n, H, j_begin, j_end, K, w, v, pre_bg, ld_pre, act, out_bg, ld_out); break;

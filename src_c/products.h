@@ -362,7 +362,97 @@ FRNN_ALWAYS_INLINE void FN(amx_products)(const int i8, const int G, ptrdiff_t n,
     }
     __asm__ volatile("" ::: "memory");
 }
+/* ---- the dense kernel's bf16 products straight into its output (amx tier, no activation: the input projection)
+ * Each C tile starts as the bias (one 64-byte row loaded at stride 0, so all 16 rows) or zero, takes the products
+ * and is stored where its rows and units go, at the output's row stride: no pass through a buffer and no bias
+ * epilogue, which took ~25% of an input projection's time. A tile with rows past n or units past H is stored into
+ * a buffer and only its valid part copied. A row's sums are bias + the products in the tiles' order whatever n is. */
+#define FRNN_TILE_INIT(t, src, ld) do { if (src) _tile_loadd(t, src, ld); else _tile_zero(t); } while (0)
+
+FRNN_ALWAYS_INLINE void FN(amx_block_to)(const int two_rows, const int two_gates, ptrdiff_t chunks, const char *x,
+                                         ptrdiff_t ldx, const char *w, ptrdiff_t ldw, const char *const init[2],
+                                         char *const dst[4], const ptrdiff_t ld_dst[4])
+{
+    FRNN_TILE_INIT(0, init[0], 0);
+    if (two_gates) FRNN_TILE_INIT(1, init[1], 0);
+    if (two_rows) FRNN_TILE_INIT(2, init[0], 0);
+    if (two_rows && two_gates) FRNN_TILE_INIT(3, init[1], 0);
+    for (ptrdiff_t k = 0; k < chunks; ++k) {
+        const char *xk = x + k * 64, *wk = w + k * FRNN_TILE_GROUPS * ldw;
+        _tile_loadd(4, xk, ldx);
+        _tile_loadd(6, wk, ldw);
+        if (two_gates) _tile_loadd(7, wk + 64, ldw);
+        if (two_rows) _tile_loadd(5, xk + FRNN_TILE_ROWS * ldx, ldx);
+        _tile_dpbf16ps(0, 4, 6);
+        if (two_gates) _tile_dpbf16ps(1, 4, 7);
+        if (two_rows) _tile_dpbf16ps(2, 5, 6);
+        if (two_rows && two_gates) _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, dst[0], ld_dst[0]);
+    if (two_gates) _tile_stored(1, dst[1], ld_dst[1]);
+    if (two_rows) _tile_stored(2, dst[2], ld_dst[2]);
+    if (two_rows && two_gates) _tile_stored(3, dst[3], ld_dst[3]);
+}
+#undef FRNN_TILE_INIT
+
+/* out_bg (n x G*H floats, row stride ld_out) = bias (G*H, or NULL: zero) + v W^T for the units j_begin..j_end-1
+ * (whole panels) of a bf16 matrix. */
+static void FN(amx_dense_bf16)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,
+                               ptrdiff_t K, const frnn_mat *w, const frnn_rows *v, const float *bias, float *out_bg,
+                               ptrdiff_t ld_out)
+{
+    const ptrdiff_t groups = (K + 1) / 2, stride = frnn_tile_groups(groups), chunks = stride / FRNN_TILE_GROUPS;
+    const ptrdiff_t ldw = G * 64, ldx = v->ld * 2;
+    float spill[4][FRNN_TILE_ROWS * 16] __attribute__((aligned(64)));
+    float edge[4][16] __attribute__((aligned(64)));  /* a partial panel's bias, zero-padded */
+    FN(amx_config)();
+    for (ptrdiff_t j0 = j_begin; j0 < j_end; j0 += 16) {
+        const ptrdiff_t m = H - j0 < 16 ? H - j0 : 16;
+        const char *panel = (const char *)w->panels + j0 / 16 * stride * G * 64;
+        for (int g = 0; g < G && bias && m < 16; ++g) {
+            memset(edge[g], 0, sizeof edge[g]);
+            memcpy(edge[g], bias + g * H + j0, (size_t)m * 4);
+        }
+        __asm__ volatile("" ::: "memory");  /* the tile instructions' asm names no memory: order them with the C */
+        for (ptrdiff_t r = 0; r < n; r += 2 * FRNN_TILE_ROWS) {
+            const int two_rows = r + FRNN_TILE_ROWS < n;
+            const char *xr = (const char *)v->v + r * ldx;
+            for (int g = 0; g < G; g += 2) {
+                const int two_gates = g + 1 < G;
+                const char *init[2] = {NULL, NULL};
+                char *dst[4];
+                ptrdiff_t ld_dst[4];
+                for (int i = 0; i < 4; ++i) {  /* tile i: rows r + (i / 2) * 16, gate g + i % 2 */
+                    const ptrdiff_t r0 = r + (i / 2) * FRNN_TILE_ROWS, gi = g + i % 2;
+                    if (i < 2 && bias && gi < G) init[i] = m < 16 ? (const char *)edge[gi] : (const char *)(bias + gi * H + j0);
+                    if (m == 16 && r0 + FRNN_TILE_ROWS <= n) {
+                        dst[i] = (char *)(out_bg + r0 * ld_out + gi * H + j0);
+                        ld_dst[i] = ld_out * 4;
+                    } else {
+                        dst[i] = (char *)spill[i];
+                        ld_dst[i] = 64;
+                    }
+                }
+                if (two_rows) {
+                    if (two_gates) FN(amx_block_to)(1, 1, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
+                    else FN(amx_block_to)(1, 0, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
+                } else {
+                    if (two_gates) FN(amx_block_to)(0, 1, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
+                    else FN(amx_block_to)(0, 0, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
+                }
+                __asm__ volatile("" ::: "memory");
+                for (int i = 0; i < 4; ++i) {  /* the spilled tiles' valid rows and units */
+                    const ptrdiff_t r0 = r + (i / 2) * FRNN_TILE_ROWS, gi = g + i % 2;
+                    if (dst[i] != (char *)spill[i] || gi >= G || (i >= 2 && !two_rows)) continue;
+                    for (ptrdiff_t q = 0; q < FRNN_TILE_ROWS && r0 + q < n; ++q)
+                        memcpy(out_bg + (r0 + q) * ld_out + gi * H + j0, spill[i] + q * 16, (size_t)m * 4);
+                }
+            }
+        }
+    }
+}
 #endif
+
 
 /* The dot products of n (1..NSUP) rows of v, from row b0, with panel p of w (units p*PANEL ..), as this
  * precision's vectors acc[r*A + a] (A = G*NV). H: the units of a gate, for an int8 matrix's per-row scales;

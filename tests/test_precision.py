@@ -132,6 +132,28 @@ def test_dense_kernel(isa, bf16_products, precision, n, H, K, G, act, rng, seed)
     assert_close(got, want, np.float32, f"dense {precision} isa={isa} G={G} n={n} H={H} K={K}", seed)
 
 
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 100])
+@pytest.mark.parametrize("G,H,K", [(4, 48, 70), (3, 33, 40), (1, 16, 1), (4, 7, 300)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_projection_kernel(isa, bf16_products, precision, n, G, H, K, bias, rng, seed):
+    """The input projection's call: no activation, a bias or none. On the amx tier its bf16 tiles start as the
+    bias and are stored straight into the output, a tile with rows past n or units past H through a buffer (16 and
+    17 rows, 33 and 100: whole and partial tiles; H = 48, 33, 7: whole and partial panels); against the oracle at
+    float32 tolerance, and each row's values the same when fewer rows are in the call (a block's row count must not
+    change a row's sums)."""
+    w, v = _w(rng, (G * H, K)), randn(rng, (n, K))
+    pre = randn(rng, (1, G * H)) if bias else None
+    want = (pre if bias else 0.0) + reference.product(v, w, precision)
+    got = _engine._kernel_dense(w, G, v, pre, None, format=precision)
+    where = f"projection {precision} isa={isa} G={G} n={n} H={H} K={K} bias={bias}"
+    assert_close(got, want, np.float32, where, seed)
+    m = n // 2 + 1
+    if m >= 2:  # one row takes another summation order on the tiers without tiles (panel_dot)
+        fewer = _engine._kernel_dense(w, G, np.ascontiguousarray(v[:m]), pre, None, format=precision)
+        assert np.array_equal(fewer, got[:m]), f"{where}: rows changed with {m} rows in the call (seed={seed})"
+
+
 @pytest.mark.parametrize("n,K", [(2, 5), (7, 64), (50, 301)])
 def test_widened_bf16_products_sum_as_the_dot_instruction(isa, n, K, rng, seed):
     """Widening a bf16 panel to float32 FMAs adds each pair's products in VDPBF16PS's order (the odd k, then the

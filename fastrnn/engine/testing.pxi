@@ -116,9 +116,11 @@ def _kernel_gru_n(floating[:, ::1] w, floating[:, ::1] rh, floating[:, ::1] gx, 
 def _kernel_dense(floating[:, ::1] w, Py_ssize_t G, floating[:, ::1] v, floating[:, ::1] pre, tuple act,
                   double clip=0, str format="float", bint widen=True):
     """act(clip(pre + v w^T)) for w (G*H, K) in G gates, v (n, K), pre (n or 1 rows, G*H) or None; act (name,
-    alpha, beta) of ACTIVATION_CODES; widen: pack()'s."""
+    alpha, beta) of ACTIVATION_CODES, or None for none at all (the input projection's call: pre + v w^T); widen:
+    pack()'s."""
     cdef Py_ssize_t n = v.shape[0], K = v.shape[1], H = w.shape[0] // G if G > 0 else 0
-    cdef frnn_cell spec = _cell((act, act, act, clip, False, False))
+    cdef frnn_cell spec = _cell((act, act, act, clip, False, False)) if act is not None else _cell(
+        (("identity", 0.0, 0.0),) * 3 + (0.0, False, False))
     _need(G in (1, 3, 4) and w.shape[0] == G * H and w.shape[1] == K, "w (G*H, K) with G in 1, 3, 4")
     _need(pre is None or (pre.shape[1] == G * H and pre.shape[0] in (1, n)), "pre (n or 1, G*H)")
     cdef Packed pw = pack(G, H, K, np.asarray(w), format, widen)
@@ -127,7 +129,8 @@ def _kernel_dense(floating[:, ::1] w, Py_ssize_t G, floating[:, ::1] v, floating
     cdef floating[:, ::1] po = out
     if n * H:
         _dense(n, G, H, 0, H, K, &pw.mat, &rows.rows, &pre[0, 0] if pre is not None else NULL,
-               G * H if pre is not None and pre.shape[0] == n else 0, &spec, &po[0, 0], G * H)
+               G * H if pre is not None and pre.shape[0] == n else 0, &spec if act is not None else NULL,
+               &po[0, 0], G * H)
     return out
 
 
