@@ -305,16 +305,20 @@ FRNN_ALWAYS_INLINE void FN(amx_config)(void)
     if (memcmp(&want, &have, sizeof want) != 0) _tile_loadconfig(&want);
 }
 
-/* Rows a (and b: two_rows) x gates a (and b: two_gates), over `chunks` tiles of k. The tile numbers must be
- * literals, hence the branches, constant after inlining. */
-FRNN_ALWAYS_INLINE void FN(amx_block)(const int i8, const int two_rows, const int two_gates, ptrdiff_t chunks,
-                                      const char *x, ptrdiff_t ldx, const char *w, ptrdiff_t ldw, char *c,
-                                      ptrdiff_t ldc)
+/* Rows a (and b: two_rows) x gates a (and b: two_gates), over `chunks` tiles of k: the C tiles of gate a and b
+ * start as 16 copies of the 64-byte row init[0] and init[1] (NULL: zero) and are stored to dst[0..3] (rows a
+ * gate a, rows a gate b, rows b gate a, rows b gate b) at row strides ld_dst. The tile numbers must be literals,
+ * hence the branches, constant after inlining. */
+#define FRNN_TILE_INIT(t, src) do { if (src) _tile_loadd(t, src, 0); else _tile_zero(t); } while (0)
+
+FRNN_ALWAYS_INLINE void FN(amx_tiles)(const int i8, const int two_rows, const int two_gates, ptrdiff_t chunks,
+                                      const char *x, ptrdiff_t ldx, const char *w, ptrdiff_t ldw,
+                                      const char *const init[2], char *const dst[4], const ptrdiff_t ld_dst[4])
 {
-    _tile_zero(0);
-    if (two_gates) _tile_zero(1);
-    if (two_rows) _tile_zero(2);
-    if (two_rows && two_gates) _tile_zero(3);
+    FRNN_TILE_INIT(0, init[0]);
+    if (two_gates) FRNN_TILE_INIT(1, init[1]);
+    if (two_rows) FRNN_TILE_INIT(2, init[0]);
+    if (two_rows && two_gates) FRNN_TILE_INIT(3, init[1]);
     for (ptrdiff_t k = 0; k < chunks; ++k) {
         const char *xk = x + k * 64, *wk = w + k * FRNN_TILE_GROUPS * ldw;
         _tile_loadd(4, xk, ldx);
@@ -333,10 +337,22 @@ FRNN_ALWAYS_INLINE void FN(amx_block)(const int i8, const int two_rows, const in
             if (two_rows && two_gates) _tile_dpbf16ps(3, 5, 7);
         }
     }
-    _tile_stored(0, c, ldc);
-    if (two_gates) _tile_stored(1, c + 64, ldc);
-    if (two_rows) _tile_stored(2, c + FRNN_TILE_ROWS * ldc, ldc);
-    if (two_rows && two_gates) _tile_stored(3, c + FRNN_TILE_ROWS * ldc + 64, ldc);
+    _tile_stored(0, dst[0], ld_dst[0]);
+    if (two_gates) _tile_stored(1, dst[1], ld_dst[1]);
+    if (two_rows) _tile_stored(2, dst[2], ld_dst[2]);
+    if (two_rows && two_gates) _tile_stored(3, dst[3], ld_dst[3]);
+}
+#undef FRNN_TILE_INIT
+
+/* The same from zero, stored where the other tiers leave a panel's sums: c (row stride ldc), gate b 64 bytes on. */
+FRNN_ALWAYS_INLINE void FN(amx_block)(const int i8, const int two_rows, const int two_gates, ptrdiff_t chunks,
+                                      const char *x, ptrdiff_t ldx, const char *w, ptrdiff_t ldw, char *c,
+                                      ptrdiff_t ldc)
+{
+    const char *const zero[2] = {NULL, NULL};
+    char *const dst[4] = {c, c + 64, c + FRNN_TILE_ROWS * ldc, c + FRNN_TILE_ROWS * ldc + 64};
+    const ptrdiff_t ld_dst[4] = {ldc, ldc, ldc, ldc};
+    FN(amx_tiles)(i8, two_rows, two_gates, chunks, x, ldx, w, ldw, zero, dst, ld_dst);
 }
 
 /* n (1..NSUP) rows of x (stride ldx bytes) with one panel of G gates (chunks tiles of k): acc[r*G + g], as
@@ -366,36 +382,8 @@ FRNN_ALWAYS_INLINE void FN(amx_products)(const int i8, const int G, ptrdiff_t n,
  * Each C tile starts as the bias (one 64-byte row loaded at stride 0, so all 16 rows) or zero, takes the products
  * and is stored where its rows and units go, at the output's row stride: no pass through a buffer and no bias
  * epilogue, which took ~25% of an input projection's time. A tile with rows past n or units past H is stored into
- * a buffer and only its valid part copied. A row's sums are bias + the products in the tiles' order whatever n is. */
-#define FRNN_TILE_INIT(t, src, ld) do { if (src) _tile_loadd(t, src, ld); else _tile_zero(t); } while (0)
-
-FRNN_ALWAYS_INLINE void FN(amx_block_to)(const int two_rows, const int two_gates, ptrdiff_t chunks, const char *x,
-                                         ptrdiff_t ldx, const char *w, ptrdiff_t ldw, const char *const init[2],
-                                         char *const dst[4], const ptrdiff_t ld_dst[4])
-{
-    FRNN_TILE_INIT(0, init[0], 0);
-    if (two_gates) FRNN_TILE_INIT(1, init[1], 0);
-    if (two_rows) FRNN_TILE_INIT(2, init[0], 0);
-    if (two_rows && two_gates) FRNN_TILE_INIT(3, init[1], 0);
-    for (ptrdiff_t k = 0; k < chunks; ++k) {
-        const char *xk = x + k * 64, *wk = w + k * FRNN_TILE_GROUPS * ldw;
-        _tile_loadd(4, xk, ldx);
-        _tile_loadd(6, wk, ldw);
-        if (two_gates) _tile_loadd(7, wk + 64, ldw);
-        if (two_rows) _tile_loadd(5, xk + FRNN_TILE_ROWS * ldx, ldx);
-        _tile_dpbf16ps(0, 4, 6);
-        if (two_gates) _tile_dpbf16ps(1, 4, 7);
-        if (two_rows) _tile_dpbf16ps(2, 5, 6);
-        if (two_rows && two_gates) _tile_dpbf16ps(3, 5, 7);
-    }
-    _tile_stored(0, dst[0], ld_dst[0]);
-    if (two_gates) _tile_stored(1, dst[1], ld_dst[1]);
-    if (two_rows) _tile_stored(2, dst[2], ld_dst[2]);
-    if (two_rows && two_gates) _tile_stored(3, dst[3], ld_dst[3]);
-}
-#undef FRNN_TILE_INIT
-
-/* out_bg (n x G*H floats, row stride ld_out) = bias (G*H, or NULL: zero) + v W^T for the units j_begin..j_end-1
+ * a buffer and only its valid part copied. A row's sums are bias + the products in the tiles' order whatever n is.
+ * out_bg (n x G*H floats, row stride ld_out) = bias (G*H, or NULL: zero) + v W^T for the units j_begin..j_end-1
  * (whole panels) of a bf16 matrix. */
 static void FN(amx_dense_bf16)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdiff_t j_begin, ptrdiff_t j_end,
                                ptrdiff_t K, const frnn_mat *w, const frnn_rows *v, const float *bias, float *out_bg,
@@ -434,11 +422,11 @@ static void FN(amx_dense_bf16)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdiff_t 
                     }
                 }
                 if (two_rows) {
-                    if (two_gates) FN(amx_block_to)(1, 1, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
-                    else FN(amx_block_to)(1, 0, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
+                    if (two_gates) FN(amx_tiles)(0, 1, 1, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
+                    else FN(amx_tiles)(0, 1, 0, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
                 } else {
-                    if (two_gates) FN(amx_block_to)(0, 1, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
-                    else FN(amx_block_to)(0, 0, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
+                    if (two_gates) FN(amx_tiles)(0, 0, 1, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
+                    else FN(amx_tiles)(0, 0, 0, chunks, xr, ldx, panel + g * 64, ldw, init, dst, ld_dst);
                 }
                 __asm__ volatile("" ::: "memory");
                 for (int i = 0; i < 4; ++i) {  /* the spilled tiles' valid rows and units */
