@@ -378,6 +378,7 @@ FRNN_ALWAYS_INLINE void FN(amx_products)(const int i8, const int G, ptrdiff_t n,
     }
     __asm__ volatile("" ::: "memory");
 }
+
 /* ---- the dense kernel's bf16 products straight into its output (amx tier, no activation: the input projection)
  * Each C tile starts as the bias (one 64-byte row loaded at stride 0, so all 16 rows) or zero, takes the products
  * and is stored where its rows and units go, at the output's row stride: no pass through a buffer and no bias
@@ -412,8 +413,9 @@ static void FN(amx_dense_bf16)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdiff_t 
                 ptrdiff_t ld_dst[4];
                 for (int i = 0; i < 4; ++i) {  /* tile i: rows r + (i / 2) * 16, gate g + i % 2 */
                     const ptrdiff_t r0 = r + (i / 2) * FRNN_TILE_ROWS, gi = g + i % 2;
-                    if (i < 2 && bias && gi < G) init[i] = m < 16 ? (const char *)edge[gi] : (const char *)(bias + gi * H + j0);
-                    if (m == 16 && r0 + FRNN_TILE_ROWS <= n) {
+                    if (i < 2 && bias && gi < G)
+                        init[i] = m < 16 ? (const char *)edge[gi] : (const char *)(bias + gi * H + j0);
+                    if (gi < G && m == 16 && r0 + FRNN_TILE_ROWS <= n) {
                         dst[i] = (char *)(out_bg + r0 * ld_out + gi * H + j0);
                         ld_dst[i] = ld_out * 4;
                     } else {
@@ -440,7 +442,6 @@ static void FN(amx_dense_bf16)(const int G, ptrdiff_t n, ptrdiff_t H, ptrdiff_t 
     }
 }
 #endif
-
 
 /* The dot products of n (1..NSUP) rows of v, from row b0, with panel p of w (units p*PANEL ..), as this
  * precision's vectors acc[r*A + a] (A = G*NV). H: the units of a gate, for an int8 matrix's per-row scales;
