@@ -119,8 +119,9 @@ def _kernel_dense(floating[:, ::1] w, Py_ssize_t G, floating[:, ::1] v, floating
     alpha, beta) of ACTIVATION_CODES, or None for none at all (the input projection's call: pre + v w^T); widen:
     pack()'s."""
     cdef Py_ssize_t n = v.shape[0], K = v.shape[1], H = w.shape[0] // G if G > 0 else 0
-    cdef frnn_cell spec = _cell((act, act, act, clip, False, False)) if act is not None else _cell(
-        (("identity", 0.0, 0.0),) * 3 + (0.0, False, False))
+    cdef frnn_cell spec
+    if act is not None:
+        spec = _cell((act, act, act, clip, False, False))
     _need(G in (1, 3, 4) and w.shape[0] == G * H and w.shape[1] == K, "w (G*H, K) with G in 1, 3, 4")
     _need(pre is None or (pre.shape[1] == G * H and pre.shape[0] in (1, n)), "pre (n or 1, G*H)")
     cdef Packed pw = pack(G, H, K, np.asarray(w), format, widen)
