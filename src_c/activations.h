@@ -17,8 +17,9 @@
  * 1 ulp), 2^n put into the exponent field. Clamping to [-88, 0] keeps 2^n a normal number or exactly 0,
  * so deep saturation gives exact 0/1 and never inf/inf. Comparisons are false for NaN, so a NaN input
  * keeps its value through the clamps and poisons the polynomial: NaN in, NaN out. */
-/* exp(n ln2 + r) / 2^n for the reduced argument: x = r + n ln2 (ln2 in two parts), then 1 + r + r^2 P(r). */
-FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_reduced_f32, ISA)(frnn_vf32 x, frnn_vf32 n)
+/* expm1(r) = exp(n ln2 + r) / 2^n - 1 for the reduced argument: x = r + n ln2 (ln2 in two parts), then r + r^2 P(r)
+ * (exact near 0: tanh reads it directly). */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(expm1_reduced_f32, ISA)(frnn_vf32 x, frnn_vf32 n)
 {
     x = x - n * 0.693359375f;
     x = x - n * -2.12194440e-4f;
@@ -29,7 +30,13 @@ FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_reduced_f32, ISA)(frnn_vf32 x, frnn_vf32
     p = p * x + 4.1665795894e-2f;
     p = p * x + 1.6666665459e-1f;
     p = p * x + 5.0000001201e-1f;
-    return p * z + x + 1.0f;
+    return p * z + x;
+}
+
+/* exp(n ln2 + r) / 2^n = 1 + expm1(r). */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_reduced_f32, ISA)(frnn_vf32 x, frnn_vf32 n)
+{
+    return ISA_FN(expm1_reduced_f32, ISA)(x, n) + 1.0f;
 }
 
 FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(exp_neg_f32, ISA)(frnn_vf32 x)
@@ -65,6 +72,41 @@ FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(abs_f32, ISA)(frnn_vf32 x)
     return (frnn_vf32)((frnn_vi32)x & 0x7fffffff);
 }
 
+#if FRNN_VB == 64 && defined(__AVX512F__)
+/* The AVX-512 forms, ~20% fewer instructions per LSTM cell than the portable ones below (the cell's time is its
+ * instruction count: 5 activations ~ 150 instructions; with AMX products the cell is half a small-batch step). */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(neg_abs_f32, ISA)(frnn_vf32 x)
+{
+    return (frnn_vf32)((frnn_vi32)x | INT32_MIN);
+}
+
+/* sigmoid(x) = r = 1 / (1 + e) for x >= 0, e r for x < 0 (a masked multiply), with e = exp(-|x|) in (0, 1]. */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(sigmoid_f32, ISA)(frnn_vf32 x)
+{
+    const frnn_vf32 e = ISA_FN(exp_neg_f32, ISA)(ISA_FN(neg_abs_f32, ISA)(x)), r = 1.0f / (1.0f + e);
+    const __mmask16 neg = _mm512_cmp_ps_mask((__m512)x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    return (frnn_vf32)_mm512_mask_mul_ps((__m512)r, neg, (__m512)e, (__m512)r);
+}
+
+/* tanh(|x|) = -m / (2 + m) with m = expm1(-2|x|) in [-1, 0], the sign of x copied back (so tanh(-0) = -0 and NaN
+ * keeps its payload). expm1 = 2^n (1 + q) - 1 = 2^n q + (2^n - 1) with q = expm1(r) = r + r^2 P(r), the
+ * reduction and polynomial of exp_neg: near 0 (n = 0) m = q has no cancellation, so one formula covers every x
+ * (the portable form needs a second polynomial for |x| < 0.625 and a select): <= 2.5 ulp against <= 1.5. Below
+ * ln(FLT_MIN) both terms of m are masked to 0 - 1, so tanh is exactly +-1 from |x| > 43.7 and at +-inf. */
+FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(tanh_f32, ISA)(frnn_vf32 x)
+{
+    const frnn_vf32 t = ISA_FN(neg_abs_f32, ISA)(x) * 2.0f;
+    const __mmask16 normal = _mm512_cmp_ps_mask((__m512)t, _mm512_set1_ps(-87.33f), _CMP_NLT_UQ);
+    const frnn_vf32 n = (frnn_vf32)_mm512_roundscale_ps((__m512)(t * 1.44269504088896341f),
+                                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const frnn_vf32 q = ISA_FN(expm1_reduced_f32, ISA)(t, n);
+    const frnn_vf32 m = (frnn_vf32)_mm512_maskz_scalef_ps(normal, (__m512)q, (__m512)n) +
+                        ((frnn_vf32)_mm512_maskz_scalef_ps(normal, _mm512_set1_ps(1.0f), (__m512)n) - 1.0f);
+    const frnn_vf32 y = m / (2.0f + m);  /* -tanh(|x|) */
+    /* bitwise: the sign bit from x, every other bit from y (VPTERNLOGD 0xE4: c ? a : b) */
+    return (frnn_vf32)_mm512_ternarylogic_epi32((__m512i)x, (__m512i)y, _mm512_set1_epi32(INT32_MIN), 0xe4);
+}
+#else
 /* sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0, with e = exp(-|x|) in (0, 1]. */
 FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(sigmoid_f32, ISA)(frnn_vf32 x)
 {
@@ -92,6 +134,8 @@ FRNN_ALWAYS_INLINE frnn_vf32 ISA_FN(tanh_f32, ISA)(frnn_vf32 x)
     frnn_vi32 is_small = ax < 0.625f;
     return (frnn_vf32)(((frnn_vi32)small & is_small) | ((frnn_vi32)big & ~is_small));
 }
+
+#endif
 
 /* log(1 + u) for u in [0, 1] (softplus): 2 atanh(s) with s = u / (2 + u) in [0, 1/3], an odd series in s with
  * no cancellation near 0; ~1 ulp. NaN in, NaN out. */

@@ -110,6 +110,24 @@ def test_activations_each_isa(isa, name):
     assert np.isnan(got[0]) and np.isfinite(got[1])
 
 
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+def test_activations_each_isa_within_3_ulp(isa, name, rng, seed):
+    """float32 sigmoid and tanh within 3 ulp of float64 on every tier, also where |x| is tiny and tanh(x) ~ x:
+    an absolute tolerance would not see a tanh that lost its relative accuracy near 0 (e.g. expm1 taken as
+    exp - 1)."""
+    x = np.concatenate([np.linspace(-45, 45, 90001), randn(rng, 20000, np.float64, scale=3.0),
+                        10.0 ** rng.uniform(-38, 1, 20000) * rng.choice([-1.0, 1.0], 20000)]).astype(np.float32)
+    x64 = x.astype(np.float64)
+    want = 1 / (1 + np.exp(-x64)) if name == "sigmoid" else np.tanh(x64)
+    got = x.copy()
+    _engine._kernel_activation(name, got)
+    normal = np.abs(want) >= np.finfo(np.float32).tiny
+    ulps = np.abs(got[normal] - want[normal]) / np.spacing(np.abs(want[normal]).astype(np.float32))
+    worst = int(np.argmax(ulps))
+    assert ulps[worst] <= 3, f"{name} isa={isa}: {ulps[worst]:.2f} ulp at x={x[normal][worst]!r} (seed={seed})"
+    assert np.array_equal(np.signbit(got), np.signbit(want)) or name == "sigmoid", f"{name} isa={isa}: a sign"
+
+
 @pytest.mark.parametrize("value", [*_engine.TIERS, "", "bogus"])
 def test_env_var_selects_isa(value):
     """FASTRNN_ISA names the tier (a cap: any tier this CPU runs); unknown or unsupported: the default, warned."""
