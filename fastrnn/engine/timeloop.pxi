@@ -3,9 +3,17 @@
 # with the worker (frnn_team_run): the input projection of a block, the recurrent step, the LSTM projection. Every
 # unit's arithmetic is the same whichever thread computes it, so the results do not depend on the threads.
 
+cdef inline void *_h_out(const Direction *D) noexcept nogil:
+    """Where a step's last phase writes the new h: straight into the state D.h when nothing in the step reads the
+    old h there (LSTM and RNN with bf16 / int8 weights: their products read the rows converted before the phase,
+    their gate math no h), saving a copy per step; else D.h_new (float32 products read the old h in place, GRU's
+    gate math reads it), copied to D.h when the step is done."""
+    return D.h if D.L.format != FRNN_FMT_FLOAT and D.L.kind != KIND_GRU else D.h_new
+
+
 cdef void _step_units(floating *typed, const Direction *D, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
     """Step D.t for its D.n active rows, units j0..j1 of H: the dot products of the old h (D.rows) with W_hh and
-    the gate math, into h_new (the cell output, before an LSTM projection; GRU with the reset before W_hn: z and
+    the gate math, into _h_out(D) (the cell output, before an LSTM projection; GRU with the reset before W_hn: z and
     r * h, for the candidate phase). The old h is read whole by every unit, so it stays put."""
     cdef const LayerSpec *L = D.L
     cdef Py_ssize_t n = D.n, H = L.hidden_size, P = L.out_size, GH = L.gate_rows
@@ -17,14 +25,14 @@ cdef void _step_units(floating *typed, const Direction *D, Py_ssize_t j0, Py_ssi
     if L.kind == KIND_LSTM:
         c = <floating *>D.c
         _lstm_rec(n, H, j0, j1, P, w, &D.rows, g, GH, c, c,
-                  <floating *>(D.cell if L.w_hr[D.d].panels != NULL else D.h_new), cell,
+                  <floating *>(D.cell if L.w_hr[D.d].panels != NULL else _h_out(D)), cell,
                   <const floating *>L.peep[D.d])
     elif L.kind == KIND_GRU and L.reset_after:
         _gru_rec(n, H, j0, j1, w, &D.rows, h, g, GH, <const floating *>L.b_hn[D.d], <floating *>D.h_new, cell)
     elif L.kind == KIND_GRU:
         _gru_rz(n, H, j0, j1, w, &D.rows, h, g, GH, <floating *>D.aux, <floating *>D.cell, cell)
     else:
-        _dense(n, 1, H, j0, j1, P, w, &D.rows, g, GH, cell, <floating *>D.h_new, H)
+        _dense(n, 1, H, j0, j1, P, w, &D.rows, g, GH, cell, <floating *>_h_out(D), H)
 
 
 cdef void _candidate_units(floating *typed, const Direction *D, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
@@ -36,10 +44,11 @@ cdef void _candidate_units(floating *typed, const Direction *D, Py_ssize_t j0, P
 
 
 cdef void _projection_units(floating *typed, const Direction *D, Py_ssize_t p0, Py_ssize_t p1) noexcept nogil:
-    """The LSTM projection of step D.t, outputs p0..p1 of P: h_new = cell W_hr^T (the cell output: D.rows)."""
+    """The LSTM projection of step D.t, outputs p0..p1 of P: the new h (_h_out) = cell W_hr^T (the cell output:
+    D.rows)."""
     cdef const LayerSpec *L = D.L
     _dense(D.n, 1, L.out_size, p0, p1, L.hidden_size, &L.w_hr[D.d], &D.rows, <const floating *>NULL, 0,
-           <const frnn_cell *>NULL, <floating *>D.h_new, L.out_size)
+           <const frnn_cell *>NULL, <floating *>_h_out(D), L.out_size)
 
 
 cdef inline long _split_order(Py_ssize_t count, long i) noexcept nogil:
@@ -148,11 +157,14 @@ cdef inline void _fused_step(floating *typed, Direction *D) noexcept nogil:
 
 
 cdef inline void _finish_step(floating *typed, const Direction *D) noexcept nogil:
-    """The new h becomes the state, and step t's output rows (time-major: row t*B + b; batch-major: b*T + t)."""
+    """The new h becomes the state (unless the step wrote it there: _h_out), and step t's output rows (time-major:
+    row t*B + b; batch-major: b*T + t)."""
     cdef Py_ssize_t P = D.L.out_size, DP = D.L.num_directions * P
     cdef Py_ssize_t row0 = D.t if D.batch_first else D.t * D.B, ld = D.T * DP if D.batch_first else DP
-    _copy_rows(D.n, P, <const floating *>D.h_new, P, <floating *>D.h, P)
-    _copy_rows(D.n, P, <const floating *>D.h_new, P, <floating *>D.out + row0 * DP + D.d * P, ld)
+    cdef const floating *h = <const floating *>_h_out(D)
+    if h != <const floating *>D.h:
+        _copy_rows(D.n, P, h, P, <floating *>D.h, P)
+    _copy_rows(D.n, P, h, P, <floating *>D.out + row0 * DP + D.d * P, ld)
 
 
 cdef inline Py_ssize_t _chunk_units(Py_ssize_t units, Py_ssize_t itemsize) noexcept nogil:
