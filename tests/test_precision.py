@@ -104,6 +104,24 @@ def test_lstm_kernel(isa, bf16_products, precision, n, H, K, rng, seed):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
+def test_step_rows_the_same_bits_whatever_the_row_count(isa, bf16_products, precision, rng, seed):
+    """A row's new c and h do not depend on how many rows from 4 on share the step (the products of 1-3 rows may
+    take another instruction path, the same for every path of a call): on the amx tier a step of 4..15 rows sizes
+    its tiles to n rows, from 16 on they are full, and a row's sums are the same."""
+    H, K = 40, 64
+    w, v = _w(rng, (4 * H, K)), randn(rng, (40, K))
+    gates, c = randn(rng, (40, 4 * H), scale=2.0), randn(rng, (40, H), scale=2.0)
+    c_all = c.copy()
+    h_all = _engine._kernel_lstm_rec(w, v, gates, c_all, format=precision)
+    for n in (4, 5, 8, 13, 16, 17, 33):
+        c_n = c[:n].copy()
+        h_n = _engine._kernel_lstm_rec(w, np.ascontiguousarray(v[:n]), np.ascontiguousarray(gates[:n]), c_n,
+                                       format=precision)
+        assert np.array_equal(h_n, h_all[:n]) and np.array_equal(c_n, c_all[:n]), \
+            f"{precision} isa={isa}: rows of a {n}-row step differ from the same rows of a 40-row step (seed={seed})"
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("n,H,K", SIZES)
 def test_gru_kernels(isa, bf16_products, precision, n, H, K, rng, seed):
     """Both GRUs: linear before reset (one kernel), and the reset before W_hn (two phases, each from given rows)."""
