@@ -125,7 +125,8 @@ def test_activations_each_isa_within_3_ulp(isa, name, rng, seed):
     ulps = np.abs(got[normal] - want[normal]) / np.spacing(np.abs(want[normal]).astype(np.float32))
     worst = int(np.argmax(ulps))
     assert ulps[worst] <= 3, f"{name} isa={isa}: {ulps[worst]:.2f} ulp at x={x[normal][worst]!r} (seed={seed})"
-    assert np.array_equal(np.signbit(got), np.signbit(want)) or name == "sigmoid", f"{name} isa={isa}: a sign"
+    if name == "tanh":  # odd, down to -0.0
+        assert np.array_equal(np.signbit(got), np.signbit(want)), f"tanh isa={isa}: a sign differs (seed={seed})"
 
 
 @pytest.mark.parametrize("value", [*_engine.TIERS, "", "bogus"])
