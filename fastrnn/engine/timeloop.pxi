@@ -14,7 +14,8 @@ cdef inline void *_h_out(const Direction *D) noexcept nogil:
 cdef void _step_units(floating *typed, const Direction *D, Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
     """Step D.t for its D.n active rows, units j0..j1 of H: the dot products of the old h (D.rows) with W_hh and
     the gate math, into _h_out(D) (the cell output, before an LSTM projection; GRU with the reset before W_hn: z and
-    r * h, for the candidate phase). The old h is read whole by every unit, so it stays put."""
+    r * h, for the candidate phase). The old h is read whole by every unit, so it stays put until the step is done
+    (bf16 / int8 products read its converted copy, D.rows, which is why their new h may go straight to D.h)."""
     cdef const LayerSpec *L = D.L
     cdef Py_ssize_t n = D.n, H = L.hidden_size, P = L.out_size, GH = L.gate_rows
     cdef const floating *g = <const floating *>D.gates + (D.t - D.t0) * D.B * GH
